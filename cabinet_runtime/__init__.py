@@ -1,0 +1,1 @@
+"""cabinet_runtime."""

@@ -1,0 +1,1 @@
+"""Hardware interfaces of a cabinet and their drivers (simulated, OpenCV)."""

@@ -135,9 +135,7 @@ def _pack_files(directory: Path) -> tuple[PackFile, ...]:
     landmark = directory / LANDMARK_FILE
     if landmark.is_file():
         chosen.append(("landmark", landmark))
-    stamp = tuple(
-        (p.name, p.stat().st_size, p.stat().st_mtime_ns) for _, p in chosen
-    )
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for _, p in chosen)
     key = (str(directory), stamp)
     with _cache_lock:
         cached = _cache.get(key)
@@ -153,7 +151,9 @@ def _pack_files(directory: Path) -> tuple[PackFile, ...]:
     return result
 
 
-def inspect_pack(directory: Path | None = None, declared_licence: str | None = None) -> ModelPackInfo:
+def inspect_pack(
+    directory: Path | None = None, declared_licence: str | None = None
+) -> ModelPackInfo:
     """Describe the pack at ``directory`` (the default pack when None).
 
     Raises ModelPackError naming what is missing or wrong. Hashes are cached

@@ -1,0 +1,1 @@
+"""Pick recognition: weight events, the multiset solver, vision, fusion into a basket."""

@@ -1,0 +1,1 @@
+"""The simulated cabinet world: shelves, scale physics, camera rendering, faults."""

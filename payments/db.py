@@ -24,7 +24,7 @@ NAMING_CONVENTION = {
 }
 
 # Every module that defines payments tables; imported so the metadata is complete.
-MODEL_MODULES: tuple[str, ...] = ("payments.ledger.models",)
+MODEL_MODULES: tuple[str, ...] = ("payments.ledger.models", "payments.idempotency")
 OPTIONAL_MODEL_MODULES = ("payments.webhook_models",)
 
 

@@ -1,0 +1,1 @@
+"""Processor implementations: sandbox, stripe, partner."""

@@ -13,6 +13,7 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -20,6 +21,14 @@ from sqlalchemy.engine import make_url
 
 POSTGRES_ENV = "FACEPAY_TEST_DATABASE_URL"
 REDIS_ENV = "FACEPAY_TEST_REDIS_URL"
+REQUIRE_ENV = "FACEPAY_TEST_REQUIRE_SERVICES"
+
+
+def _skip_or_fail(reason: str) -> NoReturn:
+    """Skip a service test locally; in CI (REQUIRE_ENV set) a missing service fails."""
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{reason}, but {REQUIRE_ENV} says services are required")
+    pytest.skip(reason)
 
 
 def _psycopg_url(url: str) -> str:
@@ -39,7 +48,7 @@ def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
-        pytest.skip(f"{POSTGRES_ENV} is not set")
+        _skip_or_fail(f"{POSTGRES_ENV} is not set")
     admin_url = _psycopg_url(base)
     name = f"facepay_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -64,7 +73,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 def redis_url() -> str:
     url = os.environ.get(REDIS_ENV)
     if not url:
-        pytest.skip(f"{REDIS_ENV} is not set")
+        _skip_or_fail(f"{REDIS_ENV} is not set")
     return url
 
 

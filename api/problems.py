@@ -1,0 +1,55 @@
+"""RFC 9457 problem details for every error the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+from facepay.errors import FacePayError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int, title: str, detail: str | None = None, type_: str = "about:blank", **extra: Any
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def domain_error(_: Request[Any, Any, Any], exc: FacePayError) -> Response[dict[str, Any]]:
+    return problem(exc.status_code, exc.title, str(exc), exc.problem_type)
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) and exc.extra:
+        extra["errors"] = exc.extra
+    return problem(exc.status_code, _title(exc.status_code), exc.detail, **extra)
+
+
+def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal error", "an unexpected error occurred")
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    FacePayError: domain_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,5 @@
+import sys
+
+from facepay.cli import main
+
+sys.exit(main())

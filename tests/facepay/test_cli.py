@@ -1,0 +1,134 @@
+"""The `facepay` command as an operator runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FACEPAY_")}
+    return {**clean, "FACEPAY_DATA_DIR": str(tmp_path / "var"), **extra}
+
+
+def _facepay(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "facepay", *args],
+        env=_env(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = _facepay(tmp_path, "--help")
+    assert result.returncode == 0
+    for command in ("serve", "doctor", "db", "keys", "audit"):
+        assert command in result.stdout
+    keys = _facepay(tmp_path, "keys", "--help")
+    assert "init" in keys.stdout and "rotate-kek" in keys.stdout
+    db = _facepay(tmp_path, "db", "--help")
+    assert "upgrade" in db.stdout and "current" in db.stdout
+
+
+def test_doctor_json_reports_each_part(tmp_path: Path) -> None:
+    broken = _facepay(tmp_path, "doctor", "--json")
+    assert broken.returncode == 1
+    report = json.loads(broken.stdout)
+    assert report["ok"] is False
+    assert report["checks"]["keys"]["ok"] is False
+    assert report["checks"]["model_pack"]["ok"] is True
+    assert report["checks"]["model_pack"]["licence_status"] == "default_non_commercial"
+    assert _facepay(tmp_path, "keys", "init").returncode == 0
+    assert _facepay(tmp_path, "db", "current").returncode == 1
+    assert _facepay(tmp_path, "db", "upgrade").returncode == 0
+    assert _facepay(tmp_path, "db", "current").returncode == 0
+    healthy = _facepay(tmp_path, "doctor", "--json")
+    assert healthy.returncode == 0, healthy.stdout
+    report = json.loads(healthy.stdout)
+    assert set(report["checks"]) == {"database", "migrations", "keys", "model_pack"}
+    assert all(check["ok"] for check in report["checks"].values())
+    assert report["settings"]["database_url"].startswith("sqlite")
+
+
+def test_doctor_masks_secrets(tmp_path: Path) -> None:
+    result = _facepay(
+        tmp_path,
+        "doctor",
+        "--json",
+        FACEPAY_DATABASE_URL="postgresql://app:s3cret@127.0.0.1:1/none",
+    )
+    assert result.returncode == 1
+    assert "s3cret" not in result.stdout
+    assert json.loads(result.stdout)["checks"]["database"]["ok"] is False
+
+
+def test_production_refuses_a_non_commercial_pack(tmp_path: Path) -> None:
+    _facepay(tmp_path, "keys", "init")
+    _facepay(tmp_path, "db", "upgrade")
+    refused = _facepay(tmp_path, "doctor", "--json", FACEPAY_MODE="production")
+    assert refused.returncode == 1
+    pack = json.loads(refused.stdout)["checks"]["model_pack"]
+    assert pack["ok"] is False and "non-commercial" in pack["detail"]
+    declared = _facepay(
+        tmp_path,
+        "doctor",
+        "--json",
+        FACEPAY_MODE="production",
+        FACEPAY_MODEL_LICENCE="InsightFace commercial licence #123",
+    )
+    assert declared.returncode == 0, declared.stdout
+
+
+def test_missing_model_pack_is_reported(tmp_path: Path) -> None:
+    empty = tmp_path / "pack"
+    empty.mkdir()
+    result = _facepay(tmp_path, "doctor", "--json", FACEPAY_MODEL_PACK_DIR=str(empty))
+    pack = json.loads(result.stdout)["checks"]["model_pack"]
+    assert pack["ok"] is False and "no detector model" in pack["detail"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_serve_sets_up_embedded_defaults_and_answers(tmp_path: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "facepay", "serve", "--port", str(port)],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert ready.status_code == 200, ready.text
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/schema/openapi.json").status_code == 200
+    finally:
+        server.terminate()
+        server.wait(20)
+    assert (tmp_path / "var" / "keys" / "kek.json").exists()
+    assert (tmp_path / "var" / "facepay.db").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -16,6 +17,9 @@ from facepay.platform import Platform
 from facepay.settings import CONFIG_FILE_ENV, Settings, load_settings
 
 APP_FACTORY = "api.app:create_app_from_environment"
+# Modules that add their own sub-commands: each has `register(commands)`, where
+# `commands` is the sub-parsers object; a sub-command sets `handler` like those below.
+COMMAND_MODULES: tuple[str, ...] = ()
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -158,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parser("verify", help="walk the hash chain; exit 1 at a broken entry").set_defaults(
         handler=cmd_audit_verify
     )
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands)
     return parser
 
 

@@ -12,9 +12,12 @@ from facepay.db.base import Base, created_column, id_column
 
 class PurchaseSession(Base):
     __tablename__ = "purchase_sessions"
+    # The cabinet names its sessions; the pair is unique, the name alone need not be.
+    __table_args__ = (UniqueConstraint("cabinet_id", "cabinet_session_id"),)
 
     id: Mapped[str] = id_column()
     cabinet_id: Mapped[str] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    cabinet_session_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
     auth_method: Mapped[str] = mapped_column(String(16))  # face|qr
     # identifying|denied|held|unlocked|closed|settled|failed — every step persisted.

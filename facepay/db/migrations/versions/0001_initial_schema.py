@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 0e25bda3bb64
+Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 08:16:44.079887
+Create Date: (regenerated from the models)
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0e25bda3bb64"
+revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -228,6 +228,7 @@ def upgrade() -> None:
         "purchase_sessions",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("cabinet_id", sa.String(length=36), nullable=False),
+        sa.Column("cabinet_session_id", sa.String(length=64), nullable=False),
         sa.Column("customer_id", sa.String(length=36), nullable=True),
         sa.Column("auth_method", sa.String(length=16), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
@@ -250,6 +251,9 @@ def upgrade() -> None:
             name=op.f("fk_purchase_sessions_customer_id_customers"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_purchase_sessions")),
+        sa.UniqueConstraint(
+            "cabinet_id", "cabinet_session_id", name=op.f("uq_purchase_sessions_cabinet_id")
+        ),
         sa.UniqueConstraint("close_message_id", name=op.f("uq_purchase_sessions_close_message_id")),
     )
     with op.batch_alter_table("purchase_sessions", schema=None) as batch_op:
@@ -334,11 +338,224 @@ def upgrade() -> None:
             batch_op.f("ix_session_lines_session_id"), ["session_id"], unique=False
         )
 
+    op.create_table(
+        "payments_idempotency_records",
+        sa.Column("scope", sa.String(length=60), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("response", sa.LargeBinary(), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "key", name=op.f("pk_payments_idempotency_records")),
+    )
+    with op.batch_alter_table("payments_idempotency_records", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payments_idempotency_records_expires_at"), ["expires_at"], unique=False
+        )
+
+    op.create_table(
+        "payments_inbound_webhook_events",
+        sa.Column("provider", sa.String(length=40), nullable=False),
+        sa.Column("event_id", sa.String(length=255), nullable=False),
+        sa.Column("event_type", sa.String(length=120), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "provider", "event_id", name=op.f("pk_payments_inbound_webhook_events")
+        ),
+    )
+    with op.batch_alter_table("payments_inbound_webhook_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payments_inbound_webhook_events_received_at"),
+            ["received_at"],
+            unique=False,
+        )
+
+    op.create_table(
+        "payments_ledger_accounts",
+        sa.Column("id", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("owner_ref", sa.String(length=120), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("flags", sa.Integer(), nullable=False),
+        sa.Column("debits_pending", sa.BigInteger(), nullable=False),
+        sa.Column("debits_posted", sa.BigInteger(), nullable=False),
+        sa.Column("credits_pending", sa.BigInteger(), nullable=False),
+        sa.Column("credits_posted", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "debits_pending >= 0 AND debits_posted >= 0 AND credits_pending >= 0 AND credits_posted >= 0",
+            name=op.f("ck_payments_ledger_accounts_balances_non_negative"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_ledger_accounts")),
+    )
+    op.create_table(
+        "payments_webhook_endpoints",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("secret", sa.String(length=200), nullable=False),
+        sa.Column("event_types", sa.Text(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_webhook_endpoints")),
+    )
+    op.create_table(
+        "payments_ledger_transfers",
+        sa.Column("id", sa.String(length=200), nullable=False),
+        sa.Column("debit_account_id", sa.String(length=200), nullable=False),
+        sa.Column("credit_account_id", sa.String(length=200), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("phase", sa.String(length=10), nullable=False),
+        sa.Column("pending_id", sa.String(length=200), nullable=True),
+        sa.Column("timeout_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("reference", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "(phase IN ('post', 'void')) = (pending_id IS NOT NULL)",
+            name=op.f("ck_payments_ledger_transfers_resolution_has_pending"),
+        ),
+        sa.CheckConstraint(
+            "amount >= 0", name=op.f("ck_payments_ledger_transfers_amount_non_negative")
+        ),
+        sa.CheckConstraint(
+            "debit_account_id <> credit_account_id",
+            name=op.f("ck_payments_ledger_transfers_distinct_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["credit_account_id"],
+            ["payments_ledger_accounts.id"],
+            name=op.f("fk_payments_ledger_transfers_credit_account_id_payments_ledger_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["debit_account_id"],
+            ["payments_ledger_accounts.id"],
+            name=op.f("fk_payments_ledger_transfers_debit_account_id_payments_ledger_accounts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["pending_id"],
+            ["payments_ledger_transfers.id"],
+            name=op.f("fk_payments_ledger_transfers_pending_id_payments_ledger_transfers"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_ledger_transfers")),
+        sa.UniqueConstraint("pending_id", name=op.f("uq_payments_ledger_transfers_pending_id")),
+    )
+    with op.batch_alter_table("payments_ledger_transfers", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_payments_ledger_transfers_credit", ["credit_account_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_payments_ledger_transfers_debit", ["debit_account_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_payments_ledger_transfers_open_timeouts", ["phase", "timeout_at"], unique=False
+        )
+
+    op.create_table(
+        "payments_webhook_deliveries",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("endpoint_id", sa.String(length=40), nullable=False),
+        sa.Column("event_id", sa.String(length=60), nullable=False),
+        sa.Column("event_type", sa.String(length=120), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attempt_count", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id"],
+            ["payments_webhook_endpoints.id"],
+            name=op.f("fk_payments_webhook_deliveries_endpoint_id_payments_webhook_endpoints"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_webhook_deliveries")),
+    )
+    with op.batch_alter_table("payments_webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payments_webhook_deliveries_event_id"), ["event_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_payments_webhook_deliveries_next_attempt_at"),
+            ["next_attempt_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_payments_webhook_deliveries_status"), ["status"], unique=False
+        )
+
+    op.create_table(
+        "payments_webhook_attempts",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("delivery_id", sa.String(length=40), nullable=False),
+        sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["payments_webhook_deliveries.id"],
+            name=op.f("fk_payments_webhook_attempts_delivery_id_payments_webhook_deliveries"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_webhook_attempts")),
+    )
+    with op.batch_alter_table("payments_webhook_attempts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payments_webhook_attempts_delivery_id"), ["delivery_id"], unique=False
+        )
+
+    op.create_table(
+        "payments_webhook_dead_letters",
+        sa.Column("delivery_id", sa.String(length=40), nullable=False),
+        sa.Column("dead_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("redelivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["payments_webhook_deliveries.id"],
+            name=op.f("fk_payments_webhook_dead_letters_delivery_id_payments_webhook_deliveries"),
+        ),
+        sa.PrimaryKeyConstraint("delivery_id", name=op.f("pk_payments_webhook_dead_letters")),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("payments_webhook_dead_letters")
+    with op.batch_alter_table("payments_webhook_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payments_webhook_attempts_delivery_id"))
+
+    op.drop_table("payments_webhook_attempts")
+    with op.batch_alter_table("payments_webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payments_webhook_deliveries_status"))
+        batch_op.drop_index(batch_op.f("ix_payments_webhook_deliveries_next_attempt_at"))
+        batch_op.drop_index(batch_op.f("ix_payments_webhook_deliveries_event_id"))
+
+    op.drop_table("payments_webhook_deliveries")
+    with op.batch_alter_table("payments_ledger_transfers", schema=None) as batch_op:
+        batch_op.drop_index("ix_payments_ledger_transfers_open_timeouts")
+        batch_op.drop_index("ix_payments_ledger_transfers_debit")
+        batch_op.drop_index("ix_payments_ledger_transfers_credit")
+
+    op.drop_table("payments_ledger_transfers")
+    op.drop_table("payments_webhook_endpoints")
+    op.drop_table("payments_ledger_accounts")
+    with op.batch_alter_table("payments_inbound_webhook_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payments_inbound_webhook_events_received_at"))
+
+    op.drop_table("payments_inbound_webhook_events")
+    with op.batch_alter_table("payments_idempotency_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payments_idempotency_records_expires_at"))
+
+    op.drop_table("payments_idempotency_records")
     with op.batch_alter_table("session_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_session_lines_session_id"))
 

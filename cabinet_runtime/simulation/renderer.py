@@ -22,14 +22,16 @@ class ShelfRenderer:
         layout: ShelfLayout,
         appearances: Mapping[str, BgrFrame],
         rng: np.random.Generator,
-        noise_sigma: float = 5.0,
+        noise_sigma: float = 8.0,
         max_shift_px: int = 2,
+        max_twist_deg: float = 6.0,
     ) -> None:
         self._layout = layout
         self._appearances = appearances
         self._rng = rng
         self._noise = noise_sigma
         self._max_shift = max_shift_px
+        self._max_twist = max_twist_deg
         self._surface = self._shelf_surface()
 
     def _shelf_surface(self) -> BgrFrame:
@@ -50,8 +52,19 @@ class ShelfRenderer:
             if len(items) > len(slots):
                 raise ValueError(f"lane {self._layout.lane_ids[i]} holds more than {len(slots)}")
             for sku, (x, y, w, h) in zip(items, slots, strict=False):
-                frame[y : y + h, x : x + w] = self._appearances[sku]
+                self._place(frame, self._appearances[sku], x, y, w, h)
         return self._imperfect(frame)
+
+    def _place(self, frame: BgrFrame, tile: BgrFrame, x: int, y: int, w: int, h: int) -> None:
+        """An item never sits exactly on its slot: a small offset and twist."""
+        angle = float(self._rng.uniform(-self._max_twist, self._max_twist))
+        dx, dy = (int(v) for v in self._rng.integers(-2, 3, size=2))
+        rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        twisted = cv2.warpAffine(tile, rot, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        fh, fw = frame.shape[:2]
+        y0, x0 = max(0, y + dy), max(0, x + dx)
+        y1, x1 = min(fh, y0 + h), min(fw, x0 + w)
+        frame[y0:y1, x0:x1] = np.asarray(twisted)[: y1 - y0, : x1 - x0]
 
     def _imperfect(self, frame: BgrFrame) -> BgrFrame:
         h, w = frame.shape[:2]
@@ -60,5 +73,6 @@ class ShelfRenderer:
         moved = cv2.warpAffine(frame, shift, (w, h), borderMode=cv2.BORDER_REPLICATE)
         gain = self._rng.uniform(0.85, 1.15)
         noise = self._rng.normal(0.0, self._noise, size=frame.shape)
-        out = np.asarray(moved, dtype=np.float64) * gain + noise
+        soft = cv2.GaussianBlur(np.asarray(moved), (3, 3), 0.8)
+        out = np.asarray(soft, dtype=np.float64) * gain + noise
         return np.clip(out, 0, 255).astype(np.uint8)

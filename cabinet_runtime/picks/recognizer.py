@@ -1,0 +1,184 @@
+"""From a recorded session to basket lines with confidence, and lane stock.
+
+Sees only what the hardware interfaces delivered (scale samples, shelf
+frames) plus the planogram and product appearances.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from cabinet_runtime.hardware.interfaces import BgrFrame
+from cabinet_runtime.hardware.shelf_layout import ShelfLayout
+from cabinet_runtime.picks.appearance import appearance_catalog
+from cabinet_runtime.picks.fusion import FusedBasket, ShelfEvidence, as_changes, fuse
+from cabinet_runtime.picks.planogram import Planogram, ShelfPlan
+from cabinet_runtime.picks.recording import SessionRecording, ShelfRecording, decode_frame
+from cabinet_runtime.picks.solver import Changes, ShelfProblem, score, solve
+from cabinet_runtime.picks.vision import ShelfView, ShelfVision, shelf_change
+from cabinet_runtime.picks.weighing import ShelfWeighing, weigh_shelf
+
+REVIEW_BELOW = 0.9
+LaneStock = dict[str, dict[str, int]]
+ViewPair = tuple[ShelfView, ShelfView]
+MAX_ITEMS = 8
+
+
+class BasketLine(msgspec.Struct, frozen=True):
+    sku: str
+    qty: int
+    unit_price: int
+    """Integer minor units of ``PickResult.currency``."""
+    confidence: float
+
+
+class ShelfReport(msgspec.Struct, frozen=True):
+    shelf_id: str
+    delta_g: float | None
+    events: list[tuple[float, float]]
+    """(time, grams) of each weight change seen while the door was open."""
+    camera: bool
+
+
+class PickResult(msgspec.Struct, frozen=True):
+    currency: str
+    lines: list[BasketLine]
+    confidence: float
+    review: bool
+    reasons: list[str]
+    stock: LaneStock
+    """lane id -> SKU -> count after the session."""
+    shelves: list[ShelfReport]
+
+    @property
+    def basket(self) -> dict[str, int]:
+        return {line.sku: line.qty for line in self.lines}
+
+
+class PickRecognizer:
+    def __init__(
+        self,
+        planogram: Planogram,
+        appearances: Mapping[str, BgrFrame] | None = None,
+        image_dir: Path | None = None,
+        review_below: float = REVIEW_BELOW,
+    ) -> None:
+        self.planogram = planogram
+        catalog = appearances or appearance_catalog(planogram.products, image_dir)
+        self._vision = ShelfVision(catalog)
+        self._products = {p.sku: p for p in planogram.products}
+        self._review_below = review_below
+
+    def _problem(self, plan: ShelfPlan, weighing: ShelfWeighing) -> ShelfProblem:
+        takeable: Counter[str] = Counter()
+        for lane in plan.lanes:
+            takeable[lane.sku] += lane.count
+        elsewhere: Counter[str] = Counter()
+        for other in self.planogram.shelves:
+            if other.id != plan.id:
+                for lane in other.lanes:
+                    elsewhere[lane.sku] += lane.count
+        lightest = min(p.unit_weight_g for p in self.planogram.products)
+        activity = sum(abs(e.delta_g) for e in weighing.events)
+        items = round(max(activity, abs(weighing.delta_g)) / lightest) + 2
+        return ShelfProblem(
+            delta_g=weighing.delta_g,
+            sigma_g=weighing.sigma_g,
+            takeable=takeable,
+            returnable=elsewhere,
+            home_skus=frozenset(takeable),
+            max_items=min(MAX_ITEMS, items),
+        )
+
+    def _views(self, rec: ShelfRecording, layout: ShelfLayout) -> ViewPair | None:
+        before, after = decode_frame(rec.before_png), decode_frame(rec.after_png)
+        if before is None or after is None:
+            return None
+        return self._vision.read(before, layout), self._vision.read(after, layout)
+
+    def recognize(self, recording: SessionRecording) -> PickResult:
+        evidence: list[ShelfEvidence] = []
+        vision_scores: dict[str, float | None] = {}
+        reports: list[ShelfReport] = []
+        views: dict[str, ShelfView] = {}
+        for plan in self.planogram.shelves:
+            rec = recording.shelves.get(plan.id, ShelfRecording(plan.id))
+            layout = ShelfLayout(tuple(lane.id for lane in plan.lanes))
+            weighing = None
+            if recording.opened_at is not None:
+                times, grams = rec.times_grams()
+                weighing = weigh_shelf(times, grams, recording.opened_at, recording.closed_at)
+            usable = weighing is not None and weighing.usable
+            read = self._views(rec, layout)
+            change = None if read is None else shelf_change(*read)
+            if read is not None:
+                views[plan.id] = read[1]
+            hypotheses = []
+            if weighing is not None and usable:
+                problem = self._problem(plan, weighing)
+                hypotheses = solve(problem, self._products)
+                if change is not None and all(sku in self._products for sku in change):
+                    vision_scores[plan.id] = score(as_changes(change), problem, self._products)
+            vconf = 1.0 if read is None else min(read[0].confidence, read[1].confidence)
+            evidence.append(ShelfEvidence(plan.id, hypotheses, change, vconf))
+            reports.append(
+                ShelfReport(
+                    plan.id,
+                    float(weighing.delta_g) if weighing is not None and usable else None,
+                    [(e.t, e.delta_g) for e in weighing.events] if weighing else [],
+                    read is not None,
+                )
+            )
+        fused = fuse(evidence, vision_scores)
+        return self._result(fused, views, reports)
+
+    def _result(
+        self, fused: FusedBasket, views: Mapping[str, ShelfView], reports: list[ShelfReport]
+    ) -> PickResult:
+        lines = [
+            BasketLine(sku, qty, self._products[sku].price, round(fused.line_confidence[sku], 4))
+            for sku, qty in sorted(fused.basket.items())
+        ]
+        stock: LaneStock = {}
+        for plan in self.planogram.shelves:
+            changes = fused.shelf_changes.get(plan.id, ())
+            view = views.get(plan.id)
+            stock.update(_lane_stock(plan, changes, view))
+        return PickResult(
+            currency=self.planogram.currency,
+            lines=lines,
+            confidence=round(fused.confidence, 4),
+            review=fused.confidence < self._review_below,
+            reasons=fused.reasons,
+            stock=stock,
+            shelves=reports,
+        )
+
+
+def _lane_stock(plan: ShelfPlan, changes: Changes, view: ShelfView | None) -> LaneStock:
+    """The camera's count where it agrees with the chosen changes, otherwise
+    the planogram's count with the changes applied lane by lane."""
+    lanes = {lane.id: Counter({lane.sku: lane.count}) for lane in plan.lanes}
+    for sku, n in changes:
+        homes = [lane.id for lane in plan.lanes if lane.sku == sku]
+        if n < 0:
+            left = -n
+            for lane_id in sorted(homes, key=lambda lid: -lanes[lid][sku]):
+                took = min(left, lanes[lane_id][sku])
+                lanes[lane_id][sku] -= took
+                left -= took
+        else:
+            lanes[(homes or [plan.lanes[0].id])[0]][sku] += n
+    if view is not None:
+        predicted = Counter[str]()
+        seen = Counter[str]()
+        for lane_id in lanes:
+            predicted.update(lanes[lane_id])
+            seen.update(view.lanes[lane_id])
+        if +predicted == +seen:
+            return {lid: dict(+view.lanes[lid]) for lid in lanes}
+    return {lid: dict(+counts) for lid, counts in lanes.items()}

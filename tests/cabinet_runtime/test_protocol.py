@@ -29,12 +29,19 @@ def test_every_cabinet_message_round_trips_through_the_tagged_union() -> None:
             session_id="s1",
             lines=(p.BasketLine(sku="cola", qty=2, confidence=0.97),),
             review=False,
-            totals=p.RecognisedTotals(items=2, weight_delta_g=-660.0, amount_minor=300,
-                                      currency="USD"),
+            totals=p.RecognisedTotals(
+                items=2, weight_delta_g=-660.0, amount_minor=300, currency="USD"
+            ),
         ),
-        p.Telemetry(at=1.0, temperature_c=4.0, door="closed", locked=True, state="idle",
-                    stock=(p.LaneStock(lane="A1", sku="cola", count=3),),
-                    drivers=(p.DriverHealth(name="lock", ok=True),)),
+        p.Telemetry(
+            at=1.0,
+            temperature_c=4.0,
+            door="closed",
+            locked=True,
+            state="idle",
+            stock=(p.LaneStock(lane="A1", sku="cola", count=3),),
+            drivers=(p.DriverHealth(name="lock", ok=True),),
+        ),
         p.Ack(ack_id="x"),
         p.ErrorReply(code="bad", detail="nope"),
     ]
@@ -62,7 +69,8 @@ def test_messages_carry_unique_uuid_and_version() -> None:
     a, b = p.Ack(ack_id="1"), p.Ack(ack_id="1")
     assert a.id != b.id
     raw = msgspec.json.decode(p.encode(a))
-    assert raw["type"] == "ack" and raw["v"] == p.PROTOCOL_VERSION
+    assert raw["type"] == "ack"
+    assert raw["v"] == p.PROTOCOL_VERSION
 
 
 def test_unsupported_version_and_unknown_type_are_rejected() -> None:
@@ -97,9 +105,9 @@ def test_face_identify_needs_evidence() -> None:
 
 
 def test_step_up_digits_and_currency_validation() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="four digits"):
         p.StepUpDigits(session_id="s", digits="12a4")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ISO 4217"):
         p.SessionSettled(session_id="s", receipt_id="r", amount_minor=1, currency="usd")
     with pytest.raises(p.ProtocolError):
         p.decode_from_server(
@@ -111,15 +119,16 @@ def test_step_up_digits_and_currency_validation() -> None:
 def test_embedding_pack_round_trip_and_length_checks() -> None:
     values = [float(i) / 512 for i in range(512)]
     assert p.unpack_embedding(p.pack_embedding(values)) == pytest.approx(values)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="512 values"):
         p.pack_embedding([1.0] * 511)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2048 bytes"):
         p.unpack_embedding(b"\x00" * 10)
 
 
 def test_canonical_command_bytes_are_sorted_and_decode_back() -> None:
-    cmd = p.UnlockCommand(cabinet_id="cab-1", nonce="n" * 32, issued_at=1.0, expires_at=31.0,
-                          session_id="s1")
+    cmd = p.UnlockCommand(
+        cabinet_id="cab-1", nonce="n" * 32, issued_at=1.0, expires_at=31.0, session_id="s1"
+    )
     body = p.canonical_command_bytes(cmd)
     keys = list(msgspec.json.decode(body).keys())
     assert keys == sorted(keys)
@@ -130,10 +139,9 @@ def test_canonical_command_bytes_are_sorted_and_decode_back() -> None:
 
 
 def test_provision_structs_validate_keys_and_url() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="32-byte"):
         p.ProvisionRequest(code="abcd", public_key=b"short")
-    with pytest.raises(ValueError):
-        p.ProvisionResponse(cabinet_id="c", server_public_key=b"k" * 32,
-                            gateway_url="http://x")
+    with pytest.raises(ValueError, match="ws://"):
+        p.ProvisionResponse(cabinet_id="c", server_public_key=b"k" * 32, gateway_url="http://x")
     ok = p.ProvisionResponse(cabinet_id="c", server_public_key=b"k" * 32, gateway_url="ws://x")
     assert msgspec.json.decode(msgspec.json.encode(ok), type=p.ProvisionResponse) == ok

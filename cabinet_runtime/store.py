@@ -1,16 +1,15 @@
 """The cabinet's local state for restart recovery (stdlib sqlite3, WAL).
 
-Holds what must survive a power cut: the open session's snapshot, the pick
-inputs captured for it (scale samples, shelf frames), the lockout, runtime
-config overrides and every command nonce seen (replay protection).
-Face images are never stored here.
+Holds what must survive a power cut besides the outbox and the pick recording:
+the open session's snapshot, the lockout, lane stock, runtime config overrides
+and every command nonce seen (replay protection). Face images are never stored.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,20 +21,6 @@ CREATE TABLE IF NOT EXISTS seen_nonces (
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scale_samples (
-    session_id TEXT NOT NULL,
-    shelf_id TEXT NOT NULL,
-    t REAL NOT NULL,
-    grams REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS scale_samples_session ON scale_samples (session_id, shelf_id, t);
-CREATE TABLE IF NOT EXISTS shelf_frames (
-    session_id TEXT NOT NULL,
-    shelf_id TEXT NOT NULL,
-    phase TEXT NOT NULL CHECK (phase IN ('before', 'after')),
-    image BLOB NOT NULL,
-    PRIMARY KEY (session_id, shelf_id, phase)
 );
 """
 
@@ -111,47 +96,3 @@ class LocalStore:
     def delete(self, key: str) -> None:
         with self._tx() as conn:
             conn.execute("DELETE FROM kv WHERE key = ?", (key,))
-
-    # --- pick inputs --------------------------------------------------------------------------
-
-    def add_samples(
-        self, session_id: str, shelf_id: str, samples: Iterable[tuple[float, float]]
-    ) -> None:
-        with self._tx() as conn:
-            conn.executemany(
-                "INSERT INTO scale_samples (session_id, shelf_id, t, grams) VALUES (?, ?, ?, ?)",
-                ((session_id, shelf_id, t, g) for t, g in samples),
-            )
-
-    def samples(self, session_id: str) -> dict[str, list[tuple[float, float]]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT shelf_id, t, grams FROM scale_samples WHERE session_id = ? "
-                "ORDER BY shelf_id, t",
-                (session_id,),
-            ).fetchall()
-        out: dict[str, list[tuple[float, float]]] = {}
-        for shelf_id, t, grams in rows:
-            out.setdefault(shelf_id, []).append((t, grams))
-        return out
-
-    def put_frame(self, session_id: str, shelf_id: str, phase: str, image: bytes) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO shelf_frames (session_id, shelf_id, phase, image) "
-                "VALUES (?, ?, ?, ?)",
-                (session_id, shelf_id, phase, image),
-            )
-
-    def frames(self, session_id: str, phase: str) -> dict[str, bytes]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT shelf_id, image FROM shelf_frames WHERE session_id = ? AND phase = ?",
-                (session_id, phase),
-            ).fetchall()
-        return {shelf_id: bytes(image) for shelf_id, image in rows}
-
-    def forget_session_data(self, session_id: str) -> None:
-        with self._tx() as conn:
-            conn.execute("DELETE FROM scale_samples WHERE session_id = ?", (session_id,))
-            conn.execute("DELETE FROM shelf_frames WHERE session_id = ?", (session_id,))

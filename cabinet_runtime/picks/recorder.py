@@ -35,11 +35,13 @@ class SessionRecorder:
         clock: Clock,
         store: Path | None = None,
         recording: SessionRecording | None = None,
+        durable: bool = True,
     ) -> None:
         self._scales = scales
         self._cameras = cameras
         self._clock = clock
         self._store = store
+        self._durable = durable
         self.recording = recording or SessionRecording(
             {shelf_id: ShelfRecording(shelf_id) for shelf_id in scales}
         )
@@ -52,9 +54,10 @@ class SessionRecorder:
         scales: Mapping[str, ShelfScale],
         cameras: Mapping[str, ShelfCamera],
         clock: Clock,
+        durable: bool = True,
     ) -> SessionRecorder:
         """The session saved at ``store`` by the last ``checkpoint``."""
-        return cls(scales, cameras, clock, store, load_recording(store))
+        return cls(scales, cameras, clock, store, load_recording(store), durable)
 
     def poll(self) -> None:
         for shelf_id, scale in self._scales.items():
@@ -112,4 +115,4 @@ class SessionRecorder:
 
     def checkpoint(self) -> None:
         if self._store is not None:
-            save_recording(self.recording, self._store)
+            save_recording(self.recording, self._store, self._durable)

@@ -52,13 +52,18 @@ def decode_frame(data: bytes | None) -> BgrFrame | None:
     return None if frame is None else np.asarray(frame, dtype=np.uint8)
 
 
-def save_recording(recording: SessionRecording, path: Path) -> None:
-    """Atomic write: a power cut leaves either the old file or the new one."""
+def save_recording(recording: SessionRecording, path: Path, durable: bool = True) -> None:
+    """Atomic write: a power cut leaves either the old file or the new one.
+
+    ``durable=False`` skips the fsync; it survives a killed process but not a
+    crashed kernel, which is enough for simulations.
+    """
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "wb") as fh:
         fh.write(msgspec.msgpack.encode(recording))
         fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

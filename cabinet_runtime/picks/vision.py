@@ -20,6 +20,8 @@ from cabinet_runtime.hardware.interfaces import BgrFrame
 from cabinet_runtime.hardware.shelf_layout import ShelfLayout
 
 SEARCH_PX = 4
+SCALE = 0.5
+"""Matching runs at half resolution: four times cheaper, still unambiguous."""
 EMPTY_BELOW = 0.45
 CLEAR_MARGIN = 0.12
 
@@ -44,14 +46,14 @@ class ShelfView:
 
 class ShelfVision:
     def __init__(self, appearances: Mapping[str, BgrFrame]) -> None:
-        self._templates = {sku: img.astype(np.float32) for sku, img in appearances.items()}
+        self._templates = {sku: _shrink(img) for sku, img in appearances.items()}
 
     def read_slot(self, frame: BgrFrame, rect: tuple[int, int, int, int]) -> SlotReading:
         x, y, w, h = rect
         fh, fw = frame.shape[:2]
         x0, y0 = max(0, x - SEARCH_PX), max(0, y - SEARCH_PX)
         x1, y1 = min(fw, x + w + SEARCH_PX), min(fh, y + h + SEARCH_PX)
-        crop = frame[y0:y1, x0:x1].astype(np.float32)
+        crop = _shrink(frame[y0:y1, x0:x1])
         scores: list[tuple[float, str]] = []
         for sku, template in self._templates.items():
             th, tw = template.shape[:2]
@@ -84,6 +86,11 @@ class ShelfVision:
                     counts[reading.sku] += 1
             lanes[lane_id] = counts
         return ShelfView(lanes, ambiguous)
+
+
+def _shrink(image: BgrFrame) -> np.ndarray:
+    small = cv2.resize(image, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_AREA)
+    return np.asarray(small, dtype=np.float32)
 
 
 def shelf_change(before: ShelfView, after: ShelfView) -> Counter[str]:

@@ -70,13 +70,15 @@ def _schedule_customer(cabinet: SimulatedCabinet, scenario: Scenario) -> None:
         if event.action == "close":
             clock.call_at(event.t, cabinet.door.close)
         elif event.action == "take":
-            clock.call_at(event.t, partial(_take, cabinet, event.lane or "", event.qty, event.sku))
+            # the customer reaches for the lane's own product, as the scenario says
+            sku = scenario.sku_of(event)
+            clock.call_at(event.t, partial(_take, cabinet, event.lane or "", event.qty, sku))
         else:
             sku = scenario.sku_of(event)
             clock.call_at(event.t, partial(cabinet.put, event.lane or "", sku, event.qty))
 
 
-def _take(cabinet: SimulatedCabinet, lane: str, qty: int, sku: str | None) -> None:
+def _take(cabinet: SimulatedCabinet, lane: str, qty: int, sku: str) -> None:
     cabinet.take(lane, qty, sku)
 
 
@@ -99,7 +101,8 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None) -> ScenarioOu
     recognizer = PickRecognizer(planogram, image_dir=base_dir)
     with tempfile.TemporaryDirectory(prefix="cabinet-sim-") as tmp:
         store = Path(tmp) / "session.rec"
-        recorder: SessionRecorder | None = SessionRecorder(scales, cameras, clock, store)
+        recorder: SessionRecorder | None
+        recorder = SessionRecorder(scales, cameras, clock, store, durable=False)
 
         def on_door(event: DoorEvent) -> None:
             if recorder is None:
@@ -121,7 +124,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None) -> ScenarioOu
                 recorder = None
                 continue
             if recorder is None:
-                recorder = SessionRecorder.resume(store, scales, cameras, clock)
+                recorder = SessionRecorder.resume(store, scales, cameras, clock, durable=False)
                 if not cabinet.door.is_open and recorder.recording.closed_at is None:
                     recorder.door_closed(now)
             recorder.poll()

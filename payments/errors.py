@@ -56,3 +56,7 @@ class UnknownOutcomeError(ProcessorUnavailableError):
 
 class OpenDebtError(PaymentsError):
     """The customer owes money and cannot get a new hold until it is settled."""
+
+
+class LinkNotCompletedError(ProcessorError):
+    """The customer has not finished entering the card on the processor's page."""

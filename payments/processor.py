@@ -41,6 +41,7 @@ class DeclineCode(StrEnum):
     TOKEN_SUSPENDED = "token_suspended"  # noqa: S105
     PROCESSOR_UNAVAILABLE = "processor_unavailable"
     INVALID_CRYPTOGRAM = "invalid_cryptogram"
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 - unknown or deleted token
     TOKEN_NOT_ALLOWED = "token_not_allowed"  # noqa: S105 - wrong requestor or channel for the token
     AMOUNT_EXCEEDS_AUTHORIZATION = "amount_exceeds_authorization"
     AUTHORIZATION_NOT_ACTIVE = "authorization_not_active"  # captured, voided or expired

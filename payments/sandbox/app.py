@@ -1,0 +1,340 @@
+"""The sandbox card network as a Litestar ASGI application.
+
+Token requestors authenticate with ``Authorization: Bearer <api key>`` plus
+``Token-Requestor-Id``; issuer/operator actions use the admin key. Mutating calls
+carry an ``Idempotency-Key`` header.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from litestar import Litestar, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.params import Body, FromPath, JSONBody
+from litestar.response import Redirect
+from litestar.types import ControllerRouterHandler
+
+from payments.errors import InvalidRequestError, NotFoundError
+from payments.sandbox.admin_routes import ADMIN_ROUTES
+from payments.sandbox.config import SandboxConfig
+from payments.sandbox.hosted_page import render_enroll_page
+from payments.sandbox.http_common import (
+    IDEMPOTENCY_HEADER,
+    authenticate_requestor,
+    is_admin,
+    network_of,
+    send,
+)
+from payments.sandbox.messages import (
+    AmountRequest,
+    AuthorizeRequest,
+    ErrorReply,
+    SessionReply,
+    SessionRequest,
+)
+from payments.sandbox.network import NetworkAuthorization, SandboxNetwork
+from payments.sandbox.notifications import Notifier
+from payments.sandbox.tsp import EnrollmentError, EnrollmentSession, TokenStatus
+
+
+def _base_url(request: Request[Any, Any, Any], network: SandboxNetwork) -> str:
+    if network.config.public_url:
+        return network.config.public_url.rstrip("/")
+    root = request.scope.get("root_path", "")
+    return str(request.base_url).rstrip("/") + (root if root and root != "/" else "")
+
+
+def _session_reply(
+    request: Request[Any, Any, Any], network: SandboxNetwork, session: EnrollmentSession
+) -> SessionReply:
+    hosted = f"{_base_url(request, network)}/tsp/enroll/{session.id}"
+    if session.token is None:
+        return SessionReply(session_id=session.id, status="pending", hosted_url=hosted)
+    token = network.tsp.token(session.token)
+    return SessionReply(
+        session_id=session.id,
+        status="completed",
+        hosted_url=hosted,
+        token=token.number,
+        brand=token.brand,
+        last4=token.last4,
+        exp_month=token.exp_month,
+        exp_year=token.exp_year,
+        cryptogram_key=base64.b64encode(token.key).decode(),
+    )
+
+
+# --- token service provider -------------------------------------------------
+
+
+@post("/tsp/sessions", status_code=201)
+async def create_session(
+    request: Request[Any, Any, Any], state: State, data: JSONBody[SessionRequest]
+) -> SessionReply:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    with network.lock:
+        session = network.tsp.create_session(
+            requestor.requestor_id, requestor.channel, data.customer_ref, data.return_url
+        )
+    return _session_reply(request, network, session)
+
+
+@get("/tsp/sessions/{session_id:str}")
+async def get_session(
+    request: Request[Any, Any, Any], state: State, session_id: FromPath[str]
+) -> SessionReply:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    with network.lock:
+        session = network.tsp.session(session_id)
+        if session.requestor_id != requestor.requestor_id:
+            raise NotFoundError("enrollment session not found or expired")
+        return _session_reply(request, network, session)
+
+
+@get("/tsp/enroll/{session_id:str}", media_type="text/html")
+async def enroll_page(state: State, session_id: FromPath[str]) -> str:
+    network = network_of(state)
+    with network.lock:
+        network.tsp.session(session_id)
+    return render_enroll_page(f"./{session_id}")
+
+
+@post("/tsp/enroll/{session_id:str}", media_type="text/html", status_code=200)
+async def enroll_submit(
+    state: State,
+    session_id: FromPath[str],
+    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Response[str] | Redirect:
+    network = network_of(state)
+    try:
+        with network.lock:
+            session = network.tsp.session(session_id)
+            network.tsp.enroll(
+                session_id,
+                data.get("pan", ""),
+                data.get("exp_month", ""),
+                data.get("exp_year", ""),
+                data.get("cvc", ""),
+            )
+    except EnrollmentError as exc:
+        page = render_enroll_page(f"./{session_id}", str(exc))
+        return Response(page, status_code=400, media_type="text/html")
+    return Redirect(_with_query(session.return_url, session_id=session.id), status_code=303)
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+    return urlunsplit(parts._replace(query=query))
+
+
+@get("/tsp/tokens/{token:str}")
+async def token_status(
+    request: Request[Any, Any, Any], state: State, token: FromPath[str]
+) -> dict[str, str]:
+    network = network_of(state)
+    admin = is_admin(request, network)
+    requestor_id = "" if admin else authenticate_requestor(request, network).requestor_id
+    with network.lock:
+        found = network.tsp.token(token)
+        if not admin and found.requestor_id != requestor_id:
+            raise NotFoundError("unknown token")
+        return {"token": found.number, "status": found.status.value}
+
+
+_ACTIONS = {
+    "suspend": TokenStatus.SUSPENDED,
+    "resume": TokenStatus.ACTIVE,
+    "delete": TokenStatus.DELETED,
+}
+_EVENTS = {
+    TokenStatus.SUSPENDED: "token.suspended",
+    TokenStatus.ACTIVE: "token.resumed",
+    TokenStatus.DELETED: "token.deleted",
+}
+
+
+@post("/tsp/tokens/{token:str}/{action:str}", status_code=200)
+async def token_lifecycle(
+    request: Request[Any, Any, Any], state: State, token: FromPath[str], action: FromPath[str]
+) -> Response[dict[str, str]]:
+    """Suspend, resume or delete a token (issuer via admin key, or its own requestor)."""
+    network = network_of(state)
+    status = _ACTIONS.get(action)
+    if status is None:
+        raise NotFoundError(f"unknown action {action!r}")
+    admin = is_admin(request, network)
+    requestor_id = "" if admin else authenticate_requestor(request, network).requestor_id
+    with network.lock:
+        found = network.tsp.token(token)
+        if not admin and found.requestor_id != requestor_id:
+            raise NotFoundError("unknown token")
+        changed = network.tsp.set_status(token, status)
+        owner = network.config.requestor(found.requestor_id)
+    background = None
+    if changed and owner is not None:
+        notifier: Notifier = state.notifier
+        event = notifier.build(_EVENTS[status], found.number, status.value)
+        background = BackgroundTask(notifier.deliver, owner, event)
+    return Response({"token": token, "status": status.value}, background=background)
+
+
+# --- authorizations -----------------------------------------------------------
+
+
+def _key(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get(IDEMPOTENCY_HEADER, "")
+
+
+@post("/network/authorizations")
+async def authorize(
+    request: Request[Any, Any, Any], state: State, data: JSONBody[AuthorizeRequest]
+) -> Response[Any]:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    return await send(network.authorize(requestor.requestor_id, _key(request), data))
+
+
+@post("/network/authorizations/{auth_id:str}/increments")
+async def increment(
+    request: Request[Any, Any, Any],
+    state: State,
+    auth_id: FromPath[str],
+    data: JSONBody[AmountRequest],
+) -> Response[Any]:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    return await send(network.increment(requestor.requestor_id, _key(request), auth_id, data))
+
+
+@post("/network/authorizations/{auth_id:str}/capture")
+async def capture(
+    request: Request[Any, Any, Any],
+    state: State,
+    auth_id: FromPath[str],
+    data: JSONBody[AmountRequest],
+) -> Response[Any]:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    return await send(network.capture(requestor.requestor_id, _key(request), auth_id, data))
+
+
+@post("/network/authorizations/{auth_id:str}/void")
+async def void(
+    request: Request[Any, Any, Any], state: State, auth_id: FromPath[str]
+) -> Response[Any]:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    return await send(network.void(requestor.requestor_id, _key(request), auth_id))
+
+
+@post("/network/authorizations/{auth_id:str}/refunds")
+async def refund(
+    request: Request[Any, Any, Any],
+    state: State,
+    auth_id: FromPath[str],
+    data: JSONBody[AmountRequest],
+) -> Response[Any]:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    return await send(network.refund(requestor.requestor_id, _key(request), auth_id, data))
+
+
+@get("/network/authorizations/{auth_id:str}")
+async def get_authorization(
+    request: Request[Any, Any, Any], state: State, auth_id: FromPath[str]
+) -> dict[str, Any]:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    with network.lock:
+        auth = network.authorizations.get(auth_id)
+        if auth is None or auth.requestor_id != requestor.requestor_id:
+            raise NotFoundError("authorization not found")
+        return _auth_view(auth)
+
+
+def _auth_view(auth: NetworkAuthorization) -> dict[str, Any]:
+    return {
+        "id": auth.id,
+        "status": auth.status,
+        "currency": auth.currency,
+        "authorized": auth.authorized,
+        "captured": auth.captured,
+        "refunded": auth.refunded,
+        "merchant_id": auth.merchant_id,
+    }
+
+
+@get("/network/operations/{key:str}")
+async def get_operation(
+    request: Request[Any, Any, Any], state: State, key: FromPath[str]
+) -> Response[Any]:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    reply = network.operation(requestor.requestor_id, key)
+    if reply is None:
+        return Response(ErrorReply("no operation with this idempotency key"), status_code=404)
+    return Response(reply.body, status_code=reply.status_code)
+
+
+def _problem(status: int) -> Any:
+    def handler(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorReply]:
+        return Response(ErrorReply(str(exc)), status_code=status)
+
+    return handler
+
+
+ROUTES: tuple[ControllerRouterHandler, ...] = (
+    create_session,
+    get_session,
+    enroll_page,
+    enroll_submit,
+    token_status,
+    token_lifecycle,
+    authorize,
+    increment,
+    capture,
+    void,
+    refund,
+    get_authorization,
+    get_operation,
+    *ADMIN_ROUTES,
+)
+
+
+def create_sandbox_app(
+    config: SandboxConfig,
+    network: SandboxNetwork | None = None,
+    *,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+    debug: bool = False,
+) -> Litestar:
+    """Build the network app. Pass ``network`` to share state (e.g. with tests).
+
+    ``extra_route_handlers`` lets other network front-ends (the partner API) join the
+    same app; they find the network at ``state.network``.
+    """
+    network = network or SandboxNetwork(config)
+    return Litestar(
+        route_handlers=[*ROUTES, *extra_route_handlers],
+        state=State({"network": network, "notifier": Notifier(config)}),
+        exception_handlers={
+            NotFoundError: _problem(404),
+            InvalidRequestError: _problem(422),
+            HTTPException: lambda _r, exc: Response(
+                ErrorReply(str(exc.detail)),
+                status_code=exc.status_code,
+            ),
+        },
+        debug=debug,
+        openapi_config=None,
+    )

@@ -1,7 +1,8 @@
 """The card-partner wire protocol: HMAC-SHA256 signed requests and responses.
 
 Both sides use this module: FacePay's partner processor (client) and any
-partner endpoint, including the sandbox network's (server).
+partner endpoint, including the sandbox network's (server). It holds the signing
+scheme and the JSON messages of the partner authorization API.
 
 A request is signed over its method, path, timestamp, nonce and the SHA-256 of
 its body, under a key named by a key id header, so partners can rotate keys by
@@ -20,12 +21,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
+
 HEADER_KEY_ID = "X-Partner-Key-Id"
 HEADER_TIMESTAMP = "X-Partner-Timestamp"
 HEADER_NONCE = "X-Partner-Nonce"
 HEADER_SIGNATURE = "X-Partner-Signature"
 
 DEFAULT_MAX_SKEW_SECONDS = 300
+API_PREFIX = "/partner/v1"
 _MIN_SECRET_BYTES = 32
 
 
@@ -223,3 +227,64 @@ class ReplayGuard:
             if marker in self._seen:
                 raise PartnerSignatureError("request replayed")
             self._seen[marker] = signed.timestamp
+
+
+# -- messages of the partner authorization API ------------------------------------------------
+# The idempotency key travels in the signed body, not a header, so it cannot be altered.
+
+
+class ProvisioningRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    customer_ref: str
+    return_url: str
+
+
+class ProvisioningReply(msgspec.Struct, frozen=True):
+    session_id: str
+    status: str  # "pending" | "completed"
+    hosted_url: str
+    token: str | None = None
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+    cryptogram_key: str | None = None  # base64, provisioned with the token
+
+
+class AuthorizeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    idempotency_key: str
+    token: str
+    amount: int
+    currency: str
+    merchant_id: str
+    channel: str
+    nonce: str
+    timestamp: int
+    cryptogram: str
+
+
+class AmountRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    idempotency_key: str
+    amount: int
+    currency: str
+
+
+class VoidRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    idempotency_key: str
+
+
+class OperationReply(msgspec.Struct, frozen=True):
+    kind: str
+    status: str  # "approved" | "declined"
+    idempotency_key: str
+    authorization_id: str | None
+    amount: int
+    currency: str
+    decline_code: str | None = None
+    message: str = ""
+    authorized: int = 0
+    captured: int = 0
+    refunded: int = 0
+
+
+class ErrorReply(msgspec.Struct, frozen=True):
+    error: str

@@ -36,3 +36,7 @@ class EnrollmentError(BiometricsError):
 
 class LivenessModelError(BiometricsError):
     """The passive anti-spoofing model is missing, unreadable or has an unexpected shape."""
+
+
+class LivenessInputError(BiometricsError):
+    """Liveness evidence of the wrong shape: a depth map that is not 2-D, too few frames."""

@@ -107,6 +107,12 @@ class Outbox:
             ).fetchone()
         return int(row[0])
 
+    def total(self) -> int:
+        """Every message ever stored (acknowledged ones included, until pruned)."""
+        with self._lock:
+            row = self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        return int(row[0])
+
     def prune_acknowledged(self, older_than: float) -> int:
         with self._lock:
             cur = self._conn.execute(

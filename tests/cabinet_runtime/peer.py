@@ -47,6 +47,7 @@ class Delivery:
 @dataclass
 class PeerBehaviour:
     ack: bool = True
+    ack_delay_s: float = 0.0  # keeps messages in flight (sent, not yet acknowledged)
     drop_connections_before_auth: int = 0  # close the first N connections at once
     drop_after_messages: int | None = None  # close a connection after N messages
     on_message: Callable[[p.CabinetMessage], p.Message | None] | None = None
@@ -66,6 +67,7 @@ class ProtocolPeer:
         self._http: ThreadingHTTPServer | None = None
         self._current: ServerConnection | None = None
         self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.ws_url = ""
         self.http_url = ""
 
@@ -172,7 +174,7 @@ class ProtocolPeer:
                 if isinstance(message, p.Ack):
                     self.acked.add(message.ack_id)
                 elif self.behaviour.ack:
-                    await ws.send(p.encode(p.Ack(ack_id=message.id)))
+                    await self._ack(ws, message.id)
                 if self.behaviour.on_message is not None:
                     reply = self.behaviour.on_message(message)
                     if reply is not None:
@@ -188,6 +190,19 @@ class ProtocolPeer:
             if self._current is ws:
                 self._current = None
             self._changed.set()
+
+    async def _ack(self, ws: ServerConnection, message_id: str) -> None:
+        async def later() -> None:
+            await asyncio.sleep(self.behaviour.ack_delay_s)
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(p.encode(p.Ack(ack_id=message_id)))
+
+        if self.behaviour.ack_delay_s <= 0:
+            await ws.send(p.encode(p.Ack(ack_id=message_id)))
+        else:
+            task = asyncio.create_task(later())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _authenticate(self, ws: ServerConnection) -> bool:
         hello = p.decode_from_cabinet(await ws.recv())

@@ -41,6 +41,7 @@ from payments.sandbox.messages import (
 )
 from payments.sandbox.network import NetworkAuthorization, SandboxNetwork
 from payments.sandbox.notifications import Notifier
+from payments.sandbox.partner_api import PartnerApiConfig, partner_router
 from payments.sandbox.tsp import EnrollmentError, EnrollmentSession, TokenStatus
 
 
@@ -316,16 +317,19 @@ def create_sandbox_app(
     network: SandboxNetwork | None = None,
     *,
     extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+    partner: PartnerApiConfig | None = None,
     debug: bool = False,
 ) -> Litestar:
     """Build the network app. Pass ``network`` to share state (e.g. with tests).
 
-    ``extra_route_handlers`` lets other network front-ends (the partner API) join the
-    same app; they find the network at ``state.network``.
+    ``extra_route_handlers`` lets other network front-ends join the same app; they
+    find the network at ``state.network``. ``partner`` mounts the card-partner API
+    (``/partner/v1``) for the token requestor it names.
     """
     network = network or SandboxNetwork(config)
+    partner_routes = [partner_router(partner)] if partner is not None else []
     return Litestar(
-        route_handlers=[*ROUTES, *extra_route_handlers],
+        route_handlers=[*ROUTES, *partner_routes, *extra_route_handlers],
         state=State({"network": network, "notifier": Notifier(config)}),
         exception_handlers={
             NotFoundError: _problem(404),

@@ -28,7 +28,7 @@ from payments.processors.partner_processor import PartnerConfig, PartnerProcesso
 from payments.sandbox.app import create_sandbox_app
 from payments.sandbox.config import SandboxConfig, TokenRequestor
 from payments.sandbox.network import SandboxNetwork
-from payments.sandbox.partner_api import PartnerApiConfig, partner_router
+from payments.sandbox.partner_api import PartnerApiConfig
 
 OLD_KEY = PartnerKey.generate("partner-2026-10")
 NEW_KEY = PartnerKey.generate("partner-2026-11")
@@ -56,7 +56,7 @@ def sandbox() -> Iterator[Sandbox]:
     network = SandboxNetwork(config)
     # The partner verifies with both keys during rotation and signs with the new one.
     partner = PartnerApiConfig(Keyring([OLD_KEY, NEW_KEY], NEW_KEY.key_id), "facepay")
-    app = create_sandbox_app(config, network, extra_route_handlers=[partner_router(partner)])
+    app = create_sandbox_app(config, network, partner=partner)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -43,15 +43,16 @@ class SimulatedDoorSensor:
     """The physical door. ``open``/``close`` are the customer's hands; the
     sensor reports what happened, including a door forced while locked."""
 
-    def __init__(self, clock: Clock, lock_state: Callable[[], LockState] | None = None) -> None:
+    def __init__(self, clock: Clock, bolted: Callable[[], bool] | None = None) -> None:
         self._clock = clock
         self._open = False
         self._listeners: list[DoorListener] = []
-        self._lock_state = lock_state
+        self._bolted = bolted
         self.failed = False
 
-    def attach_lock(self, lock_state: Callable[[], LockState]) -> None:
-        self._lock_state = lock_state
+    def attach_lock(self, bolted: Callable[[], bool]) -> None:
+        """``bolted()`` says whether the bolt physically holds the door."""
+        self._bolted = bolted
 
     @property
     def is_open(self) -> bool:
@@ -61,7 +62,7 @@ class SimulatedDoorSensor:
         """Pull the handle; a locked door opens only when forced (tamper)."""
         if self._open:
             return True
-        locked = self._lock_state is not None and self._lock_state() is LockState.LOCKED
+        locked = self._bolted is not None and self._bolted()
         if locked and not force:
             return False
         self._set(True)
@@ -128,7 +129,7 @@ class SimulatedDoorLock:
         self._rng = np.random.default_rng(seed)
         self.commands: list[tuple[float, str, bool]] = []
         """(time, "lock"|"unlock", moved) for every command: the audit a test reads."""
-        door.attach_lock(lambda: self.state)
+        door.attach_lock(self._bolt_holds)
         door.subscribe(self._on_door)
 
     def stick(self, commands: int = 1) -> None:
@@ -175,6 +176,10 @@ class SimulatedDoorLock:
         ):
             self._bolted = True
             self._relock_at = None
+
+    def _bolt_holds(self) -> bool:
+        self._settle()
+        return self._bolted
 
     @property
     def state(self) -> LockState:

@@ -22,7 +22,7 @@ from typing import Any
 import stripe
 from stripe.params import PaymentIntentCreateParams, SetupIntentCreateParams
 
-from payments.errors import ProcessorError
+from payments.errors import LinkNotCompletedError, ProcessorError
 from payments.money import Money
 from payments.processor import (
     DeclineCode,
@@ -109,7 +109,9 @@ class StripeProcessor:
             except stripe.InvalidRequestError as exc:
                 raise ProcessorError(f"unknown SetupIntent {setup_ref!r}") from exc
             if setup.status != "succeeded" or not setup.payment_method:
-                raise ProcessorError(f"SetupIntent {setup_ref} is {setup.status}, not succeeded")
+                raise LinkNotCompletedError(
+                    f"SetupIntent {setup_ref} is {setup.status}, not succeeded"
+                )
             method = self._v1.payment_methods.retrieve(str(setup.payment_method))
         card = method.card
         if card is None:

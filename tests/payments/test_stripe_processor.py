@@ -10,6 +10,7 @@ from stripe_double import StripeDouble, running_double
 from payments.errors import (
     IdempotencyConflictError,
     InvalidAmountError,
+    LinkNotCompletedError,
     ProcessorError,
     ProcessorUnavailableError,
     UnknownOutcomeError,
@@ -80,7 +81,7 @@ def test_complete_link_before_card_entered_is_rejected(processor: StripeProcesso
     session = processor.begin_link(
         customer_ref="cust-2", return_url="https://x.test", idempotency_key=_key("link")
     )
-    with pytest.raises(ProcessorError, match="requires_payment_method"):
+    with pytest.raises(LinkNotCompletedError, match="requires_payment_method"):
         processor.complete_link(setup_ref=session.setup_ref, idempotency_key=_key("done"))
 
 

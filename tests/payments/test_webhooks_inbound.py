@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +11,6 @@ import stripe
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from payments.db import create_payments_engine, payments_metadata
 from payments.webhook_models import InboundWebhookEvent
 from payments.webhooks_inbound import (
     InboundStatus,
@@ -37,14 +35,6 @@ def _stripe_header(payload: bytes, secret: str, timestamp: int) -> str:
     """Built the way Stripe documents it, independently of the code under test."""
     signed = f"{timestamp}.{payload.decode()}"
     return f"t={timestamp},v1={stripe.WebhookSignature._compute_signature(signed, secret)}"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = create_payments_engine(database_url)
-    payments_metadata().create_all(eng)
-    yield eng
-    eng.dispose()
 
 
 def _count(engine: Engine) -> int:

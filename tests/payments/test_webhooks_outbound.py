@@ -15,7 +15,6 @@ import stripe
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from payments.db import create_payments_engine, payments_metadata
 from payments.errors import InvalidRequestError, NotFoundError
 from payments.webhook_models import WebhookAttempt, WebhookDeadLetter, WebhookDelivery
 from payments.webhooks_inbound import verify_signature
@@ -68,14 +67,6 @@ def receiver() -> Iterator[Receiver]:
     running = Receiver()
     yield running
     running.close()
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = create_payments_engine(database_url)
-    payments_metadata().create_all(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,164 @@
+"""Identification on the device: front-camera frames → quality, liveness, embedding.
+
+Face images never leave this module: what comes out is ``FaceEvidence`` (a
+512-d embedding averaged over consecutive good frames of the same face, a
+quality report and a liveness report) or ``QrEvidence`` (the token a customer's
+phone shows, read with OpenCV's QR detector). Model inference is blocking; the
+runtime calls ``observe`` from a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from biometrics.engine import DetectedFace, FaceEngine
+from biometrics.liveness.depth import check_depth
+from biometrics.quality import QualityConfig, assess_frame
+from cabinet_runtime import protocol as p
+from cabinet_runtime.hardware.interfaces import BgrFrame, DepthMap
+
+log = logging.getLogger(__name__)
+
+QR_PREFIX = "fp"  # tokens the platform issues start with this; other QR codes are ignored
+
+
+@dataclass(frozen=True)
+class FaceEvidence:
+    embedding: bytes  # 512 little-endian float32, L2-normalised
+    quality: p.QualityReport
+    liveness: p.LivenessReport
+
+
+@dataclass(frozen=True)
+class QrEvidence:
+    token: str
+
+
+Evidence = FaceEvidence | QrEvidence
+
+
+@dataclass
+class _Streak:
+    embeddings: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    detection_scores: list[float] = field(default_factory=list)
+    liveness_scores: list[float] = field(default_factory=list)
+    liveness_passed: list[bool | None] = field(default_factory=list)
+    liveness_reasons: set[str] = field(default_factory=set)
+    face_width_px: int = 0
+
+
+class FrontIdentifier:
+    """Turns a stream of front-camera frames into identification evidence.
+
+    A face counts once ``frames_required`` consecutive frames passed the quality
+    gates and show the same person (cosine similarity of consecutive embeddings
+    at least ``same_face_similarity``); a frame that fails breaks the streak.
+    """
+
+    def __init__(
+        self,
+        engine: FaceEngine,
+        *,
+        frames_required: int = 3,
+        same_face_similarity: float = 0.6,
+        quality: QualityConfig | None = None,
+        qr_prefix: str = QR_PREFIX,
+    ) -> None:
+        if frames_required < 1:
+            raise ValueError("frames_required must be at least 1")
+        self._engine = engine
+        self._frames_required = frames_required
+        self._same_face = same_face_similarity
+        self._quality = quality or QualityConfig()
+        self._qr = cv2.QRCodeDetector()
+        self._qr_prefix = qr_prefix
+        self._streak = _Streak()
+
+    def reset(self) -> None:
+        self._streak = _Streak()
+
+    def read_qr(self, frame: BgrFrame) -> str | None:
+        text, points, _ = self._qr.detectAndDecode(frame)
+        if points is None or not text or not text.startswith(self._qr_prefix):
+            return None
+        return str(text)
+
+    def observe(self, frame: BgrFrame | None, depth: DepthMap | None = None) -> Evidence | None:
+        """Feed one frame (and the depth map taken with it); evidence once it is enough."""
+        if frame is None:
+            self.reset()
+            return None
+        token = self.read_qr(frame)
+        if token is not None:
+            self.reset()
+            return QrEvidence(token)
+        assessed = assess_frame(self._engine, frame, self._quality)
+        if not assessed.ok or assessed.face is None:
+            self.reset()
+            return None
+        face = assessed.face
+        embedding = self._engine.embed(frame, [face])[0]
+        streak = self._streak
+        if streak.embeddings and float(streak.embeddings[-1] @ embedding) < self._same_face:
+            self.reset()  # a different person stepped in
+            streak = self._streak
+        streak.embeddings.append(embedding)
+        streak.detection_scores.append(face.score)
+        streak.face_width_px = int(face.width)
+        self._liveness(streak, face, depth)
+        if len(streak.embeddings) < self._frames_required:
+            return None
+        evidence = self._evidence(streak)
+        self.reset()
+        return evidence
+
+    @staticmethod
+    def _liveness(streak: _Streak, face: DetectedFace, depth: DepthMap | None) -> None:
+        if depth is None:
+            streak.liveness_passed.append(None)
+            streak.liveness_reasons.add("no_depth_camera")
+            return
+        result = check_depth(depth, face)
+        streak.liveness_scores.append(result.score)
+        streak.liveness_passed.append(result.passed)
+        streak.liveness_reasons.update(result.reasons)
+
+    @staticmethod
+    def _evidence(streak: _Streak) -> FaceEvidence:
+        mean = np.mean(np.stack(streak.embeddings), axis=0)
+        mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        decided = [v for v in streak.liveness_passed if v is not None]
+        # Every frame with depth must pass; frames without any evidence never pass.
+        passed = bool(decided) and all(decided) and len(decided) == len(streak.liveness_passed)
+        score = float(min(streak.liveness_scores)) if streak.liveness_scores else 0.0
+        return FaceEvidence(
+            embedding=p.pack_embedding([float(x) for x in mean]),
+            quality=p.QualityReport(
+                score=float(min(1.0, min(streak.detection_scores))),
+                passed=True,
+                face_width_px=streak.face_width_px,
+            ),
+            liveness=p.LivenessReport(
+                score=min(1.0, max(0.0, score)),
+                passed=passed,
+                method="depth" if streak.liveness_scores else "none",
+                frames=len(streak.embeddings),
+                reasons=tuple(sorted(streak.liveness_reasons)),
+            ),
+        )
+
+
+def encode_qr(token: str, size_px: int = 400) -> BgrFrame:
+    """A QR code image of ``token`` (what a phone shows), for displays and simulators."""
+    encoder: Any = cv2.QRCodeEncoder.create()
+    small = encoder.encode(token)
+    scale = max(1, size_px // small.shape[0])
+    big = cv2.resize(small, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    framed = cv2.copyMakeBorder(big, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
+    return np.asarray(cv2.cvtColor(framed, cv2.COLOR_GRAY2BGR), dtype=np.uint8)

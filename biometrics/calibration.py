@@ -175,10 +175,10 @@ def build_table(
 ) -> CalibrationTable:
     """Build the table; the default threshold is the lowest one reaching ``target_fmr``
     that is also above every impostor score seen."""
-    if genuine.size < 10 or impostor.size < 100:
+    if genuine.size < 3 or impostor.size < 10:
         raise CalibrationError(
             f"too little data to calibrate: {genuine.size} genuine and {impostor.size} "
-            "impostor scores (need at least 10 and 100: two or more people, several images each)"
+            "impostor scores (need at least 3 and 10: two or more people, several images each)"
         )
     if not 0 < target_fmr < 1:
         raise CalibrationError("target FMR must be between 0 and 1")

@@ -134,6 +134,30 @@ class HnswIndex:
                 out.append((subject_id, 1.0 - float(distance)))
         return out
 
+    def save_graph(self, path: str) -> list[str]:
+        """Write the graph to ``path`` and return the ids in label order.
+
+        For benchmarks on synthetic data only: the file holds the vectors in
+        clear, and real templates must stay encrypted at rest.
+        """
+        if self._deleted or len(self._label_of) != self._next_label:
+            raise ValueError("only a freshly built index without deletions can be saved")
+        self._index.save_index(path)
+        return [self._id_of[label] for label in range(self._next_label)]
+
+    @classmethod
+    def load_graph(
+        cls, path: str, dim: int, ids: Sequence[str], params: HnswParams | None = None
+    ) -> HnswIndex:
+        """Counterpart of :meth:`save_graph` (labels 0..n-1 belong to ``ids``)."""
+        index = cls(dim, params)
+        index._index.load_index(path, max_elements=len(ids), allow_replace_deleted=True)
+        index._index.set_ef(index.params.ef_search)
+        index._label_of = {s: i for i, s in enumerate(ids)}
+        index._id_of = dict(enumerate(ids))
+        index._next_label = len(ids)
+        return index
+
     def memory_bytes(self) -> int:
         # Level 0 holds vector, links and label per slot; hnswlib adds a lock, a
         # level pointer and a label-map entry (~100 bytes); upper levels hold ~1/M

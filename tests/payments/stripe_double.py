@@ -27,7 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from stripe_double_state import JSON, DoubleError, StripeState, invalid
+from stripe_double_params import JSON, DoubleError, invalid
+from stripe_double_state import StripeState
 
 API_KEY = "sk_test_facepay_double"
 

@@ -24,7 +24,13 @@ NAMING_CONVENTION = {
 }
 
 # Every module that defines payments tables; imported so the metadata is complete.
-MODEL_MODULES: tuple[str, ...] = ("payments.ledger.models", "payments.idempotency")
+MODEL_MODULES: tuple[str, ...] = (
+    "payments.ledger.models",
+    "payments.idempotency",
+    "payments.methods",
+    "payments.authorizations.models",
+    "payments.debt",
+)
 OPTIONAL_MODEL_MODULES = ("payments.webhook_models",)
 
 

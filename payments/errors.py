@@ -60,3 +60,7 @@ class OpenDebtError(PaymentsError):
 
 class LinkNotCompletedError(ProcessorError):
     """The customer has not finished entering the card on the processor's page."""
+
+
+class OperationInProgressError(PaymentsError):
+    """An earlier operation on this authorization has no known outcome yet."""

@@ -74,6 +74,7 @@ class LedgerTransfer(PaymentsBase):
         Index("ix_payments_ledger_transfers_debit", "debit_account_id"),
         Index("ix_payments_ledger_transfers_credit", "credit_account_id"),
         Index("ix_payments_ledger_transfers_open_timeouts", "phase", "timeout_at"),
+        Index("ix_payments_ledger_transfers_reference", "reference"),
     )
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)

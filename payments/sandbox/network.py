@@ -96,11 +96,14 @@ class SandboxNetwork:
     # operations -----------------------------------------------------------
 
     def authorize(self, requestor_id: str, key: str, req: AuthorizeRequest) -> Reply:
+        # The fingerprint leaves out the cryptogram fields: a retry after a lost answer
+        # carries a fresh cryptogram but is the same request.
+        fingerprint = msgspec.structs.replace(req, nonce="", timestamp=0, cryptogram="")
         return self._idempotent(
             requestor_id,
             key,
             OperationKind.AUTHORIZE,
-            req,
+            fingerprint,
             lambda: self._authorize(requestor_id, key, req),
         )
 

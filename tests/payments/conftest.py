@@ -7,9 +7,11 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -191,3 +193,37 @@ def enroll(processor: SandboxProcessor) -> Callable[..., PaymentMethod]:
 
 def notifications(receiver: Receiver) -> list[dict[str, object]]:
     return [json.loads(body) for _, body in receiver.received]
+
+
+# --- the authorization service on a database + the sandbox network -------------
+
+
+@dataclass
+class PaymentsEnv:
+    engine: Engine
+    sandbox: SandboxServer
+    processor: SandboxProcessor
+    methods: Any
+    service: Any
+    enroll: Callable[..., PaymentMethod]
+
+    def link(self, pan: str = "4242424242424242", customer_ref: str | None = None) -> str:
+        customer = customer_ref or f"cust-{uuid.uuid4().hex[:8]}"
+        method = self.enroll(pan, customer_ref=customer)
+        pm_id: str = self.methods.save(customer, method)
+        return pm_id
+
+
+@pytest.fixture
+def payments_env(
+    engine: Engine,
+    sandbox: SandboxServer,
+    processor: SandboxProcessor,
+    enroll: Callable[..., PaymentMethod],
+) -> PaymentsEnv:
+    from payments.authorizations.service import AuthorizationService
+    from payments.methods import CredentialCipher, PaymentMethodStore
+
+    methods = PaymentMethodStore(engine, CredentialCipher(CredentialCipher.generate_key()))
+    service = AuthorizationService(engine, {"sandbox": processor}, methods, fee_bps=250)
+    return PaymentsEnv(engine, sandbox, processor, methods, service, enroll)

@@ -1,0 +1,1 @@
+"""Authorization holds and their follow-ups, with crash-safe processor calls."""

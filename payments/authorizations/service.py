@@ -1,0 +1,551 @@
+"""Holds and what follows them: capture, void, increment, refund — through the processor,
+recorded in the ledger and the authorizations table.
+
+Each step: (1) in one transaction, validate and write an ``intent`` operation;
+(2) call the processor with a key derived from the caller's idempotency key;
+(3) in a second transaction, record the outcome (ledger + authorization + operation).
+A crash between (2) and (3) leaves the intent for ``Reconciler`` to finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from payments.authorizations.models import Authorization, AuthStatus, Operation, OpStatus, Purpose
+from payments.authorizations.postings import Postings
+from payments.db import utcnow, write_transaction
+from payments.debt import mark_repaid, new_debt, open_debts
+from payments.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    OpenDebtError,
+    OperationInProgressError,
+    ProcessorError,
+    ProcessorUnavailableError,
+    UnknownOutcomeError,
+)
+from payments.idempotency import IdempotencyStore
+from payments.methods import PaymentMethodStore
+from payments.money import Money
+from payments.processor import DeclineCode, OperationKind, Outcome, Processor
+
+
+class CrashPoint(StrEnum):
+    AFTER_PROCESSOR_CALL = "after_processor_call"  # answered, nothing recorded yet
+    BEFORE_COMMIT = "before_commit"  # outcome written but the transaction not committed
+
+
+CrashHook = Callable[[OperationKind, CrashPoint], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationView:
+    id: str
+    customer_ref: str
+    status: str
+    currency: str
+    requested: int
+    held: int
+    captured: int
+    refunded: int
+    decline_code: str | None
+    processor_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperationResult:
+    kind: str
+    approved: bool
+    decline_code: str | None
+    message: str
+    authorization: AuthorizationView
+    debt_id: str | None = None
+
+
+def _view(auth: Authorization) -> AuthorizationView:
+    return AuthorizationView(
+        id=auth.id,
+        customer_ref=auth.customer_ref,
+        status=auth.status,
+        currency=auth.currency,
+        requested=auth.requested,
+        held=auth.held,
+        captured=auth.captured,
+        refunded=auth.refunded,
+        decline_code=auth.decline_code,
+        processor_ref=auth.processor_ref,
+    )
+
+
+def processor_key(kind: OperationKind, idempotency_key: str) -> str:
+    """The key sent to the processor: stable for a caller's key, at most 200 chars."""
+    raw = f"{kind.value}:{idempotency_key}"
+    return (
+        raw
+        if len(raw) <= 200
+        else f"{kind.value}:sha256:{hashlib.sha256(raw.encode()).hexdigest()}"
+    )
+
+
+class AuthorizationService:
+    def __init__(
+        self,
+        engine: Engine,
+        processors: Mapping[str, Processor],
+        methods: PaymentMethodStore,
+        *,
+        idempotency: IdempotencyStore | None = None,
+        fee_bps: int = 0,
+        hold_ttl: timedelta = timedelta(days=7),
+        crash_hook: CrashHook | None = None,
+    ) -> None:
+        if not 0 <= fee_bps <= 10_000:
+            raise InvalidRequestError("fee_bps must be 0-10000")
+        self.engine = engine
+        self.processors = dict(processors)
+        self.methods = methods
+        self.idempotency = idempotency or IdempotencyStore(engine)
+        self.fee_bps = fee_bps
+        self.hold_ttl = hold_ttl
+        self.crash_hook = crash_hook
+
+    # public operations --------------------------------------------------------
+
+    def hold(
+        self,
+        *,
+        payment_method_id: str,
+        amount: Money,
+        merchant_ref: str,
+        idempotency_key: str,
+        reference: str = "",
+        for_debt: str | None = None,
+    ) -> OperationResult:
+        """Place a hold. Refused with ``OpenDebtError`` while the customer owes money
+        (unless this hold is the retry charge ``for_debt``)."""
+        amount.require_positive()
+        if not merchant_ref:
+            raise InvalidRequestError("merchant_ref is required")
+        params = {
+            "pm": payment_method_id,
+            "amount": amount.amount,
+            "currency": amount.currency,
+            "merchant": merchant_ref,
+            "reference": reference,
+            "debt": for_debt,
+        }
+        return self.idempotency.run(
+            "hold",
+            idempotency_key,
+            params,
+            lambda: self._hold(
+                payment_method_id, amount, merchant_ref, idempotency_key, reference, for_debt
+            ),
+            OperationResult,
+        )
+
+    def increment(
+        self, *, authorization_id: str, additional: Money, idempotency_key: str
+    ) -> OperationResult:
+        additional.require_positive()
+        return self._follow_up(
+            OperationKind.INCREMENT, authorization_id, additional, idempotency_key
+        )
+
+    def capture(
+        self,
+        *,
+        authorization_id: str,
+        amount: Money,
+        idempotency_key: str,
+        goods_taken: bool = True,
+    ) -> OperationResult:
+        """Capture ``amount`` (at most the hold; the rest is released). If the processor
+        declines and ``goods_taken``, the amount becomes a customer debt."""
+        amount.require_positive()
+        return self._follow_up(
+            OperationKind.CAPTURE,
+            authorization_id,
+            amount,
+            idempotency_key,
+            goods_taken=goods_taken,
+        )
+
+    def void(self, *, authorization_id: str, idempotency_key: str) -> OperationResult:
+        return self._follow_up(OperationKind.VOID, authorization_id, None, idempotency_key)
+
+    def refund(
+        self, *, authorization_id: str, amount: Money, idempotency_key: str
+    ) -> OperationResult:
+        amount.require_positive()
+        return self._follow_up(OperationKind.REFUND, authorization_id, amount, idempotency_key)
+
+    def get(self, authorization_id: str) -> AuthorizationView:
+        with Session(self.engine) as session:
+            auth = session.get(Authorization, authorization_id)
+            if auth is None:
+                raise NotFoundError(f"no authorization {authorization_id!r}")
+            return _view(auth)
+
+    # steps ----------------------------------------------------------------------
+
+    def _hold(
+        self,
+        pm_id: str,
+        amount: Money,
+        merchant_ref: str,
+        key: str,
+        reference: str,
+        for_debt: str | None,
+    ) -> OperationResult:
+        pkey = processor_key(OperationKind.AUTHORIZE, key)
+        with write_transaction(self.engine) as session:
+            existing = _op_by_key(session, pkey)
+            if existing is None:
+                customer_ref, method = self.methods.load(session, pm_id)
+                debts = open_debts(session, customer_ref)
+                if for_debt is None and debts:
+                    raise OpenDebtError(f"customer has {len(debts)} open debt(s)")
+                if for_debt is not None and for_debt not in {d.id for d in debts}:
+                    raise InvalidRequestError(f"{for_debt} is not an open debt of the customer")
+                now = utcnow()
+                auth = Authorization(
+                    id="authz_" + secrets.token_hex(10),
+                    customer_ref=customer_ref,
+                    merchant_ref=merchant_ref,
+                    payment_method_id=pm_id,
+                    processor=method.processor,
+                    processor_ref=None,
+                    currency=amount.currency,
+                    requested=amount.amount,
+                    held=0,
+                    captured=0,
+                    refunded=0,
+                    status=AuthStatus.PENDING.value,
+                    purpose=(Purpose.DEBT_RETRY if for_debt else Purpose.PURCHASE).value,
+                    reference=for_debt or reference,
+                    decline_code=None,
+                    pending_count=0,
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=now + self.hold_ttl,
+                )
+                session.add(auth)
+                session.flush()
+                existing = _new_op(session, auth, OperationKind.AUTHORIZE, pkey, amount)
+            op_id = existing.id
+        return self.execute(op_id)
+
+    def _follow_up(
+        self,
+        kind: OperationKind,
+        auth_id: str,
+        amount: Money | None,
+        key: str,
+        *,
+        goods_taken: bool = False,
+    ) -> OperationResult:
+        params = {
+            "auth": auth_id,
+            "amount": amount.amount if amount else None,
+            "currency": amount.currency if amount else None,
+            "goods": goods_taken,
+        }
+        return self.idempotency.run(
+            kind.value,
+            key,
+            params,
+            lambda: self._start_follow_up(kind, auth_id, amount, key, goods_taken),
+            OperationResult,
+        )
+
+    def _start_follow_up(
+        self,
+        kind: OperationKind,
+        auth_id: str,
+        amount: Money | None,
+        key: str,
+        goods_taken: bool,
+    ) -> OperationResult:
+        pkey = processor_key(kind, key)
+        with write_transaction(self.engine) as session:
+            op = _op_by_key(session, pkey)
+            if op is None:
+                auth = _lock_auth(session, auth_id)
+                _check_follow_up(session, auth, kind, amount)
+                op = _new_op(session, auth, kind, pkey, amount or Money(auth.held, auth.currency))
+                op.goods_taken = goods_taken
+            op_id = op.id
+        return self.execute(op_id)
+
+    def execute(self, op_id: str, *, reconciling: bool = False) -> OperationResult:
+        """Send an operation to the processor (again, with the same key) and record it."""
+        with Session(self.engine) as session:
+            op = session.get(Operation, op_id)
+            if op is None:
+                raise NotFoundError(f"no operation {op_id!r}")
+            auth = session.get(Authorization, op.authorization_id)
+            assert auth is not None
+            if op.status in (OpStatus.SUCCEEDED.value, OpStatus.DECLINED.value):
+                return _result(op, auth)
+            kind = OperationKind(op.kind)
+            processor = self._processor(auth.processor)
+            call = self._call_for(session, processor, op, auth)
+            ref = auth.processor_ref
+        try:
+            outcome = call()
+        except UnknownOutcomeError:
+            found = self._query(processor, kind, op.processor_key, ref)
+            if found is None:
+                raise  # the intent stays; the reconciler will finish it
+            outcome = found
+        except ProcessorUnavailableError:
+            self.give_up(op_id, OpStatus.ABANDONED, "processor unavailable")
+            raise
+        except ProcessorError as exc:
+            self.give_up(op_id, OpStatus.REJECTED, str(exc))
+            raise
+        self._crash(kind, CrashPoint.AFTER_PROCESSOR_CALL)
+        return self.record(op_id, outcome, reconciling=reconciling)
+
+    def _query(
+        self, processor: Processor, kind: OperationKind, key: str, ref: str | None
+    ) -> Outcome | None:
+        try:
+            return processor.query_operation(kind=kind, idempotency_key=key, authorization_ref=ref)
+        except ProcessorUnavailableError:
+            return None
+
+    def _call_for(
+        self, session: Session, processor: Processor, op: Operation, auth: Authorization
+    ) -> Callable[[], Outcome]:
+        kind, key, amount = OperationKind(op.kind), op.processor_key, Money(op.amount, op.currency)
+        if kind is OperationKind.AUTHORIZE:
+            _, method = self.methods.load(session, auth.payment_method_id)
+            return lambda: processor.authorize(
+                payment_method=method,
+                amount=amount,
+                merchant_ref=auth.merchant_ref,
+                idempotency_key=key,
+            )
+        ref = auth.processor_ref
+        assert ref is not None
+        calls: dict[OperationKind, Callable[[], Outcome]] = {
+            OperationKind.INCREMENT: lambda: processor.increment_authorization(
+                authorization_ref=ref, additional=amount, idempotency_key=key
+            ),
+            OperationKind.CAPTURE: lambda: processor.capture(
+                authorization_ref=ref, amount=amount, idempotency_key=key
+            ),
+            OperationKind.VOID: lambda: processor.void(authorization_ref=ref, idempotency_key=key),
+            OperationKind.REFUND: lambda: processor.refund(
+                authorization_ref=ref, amount=amount, idempotency_key=key
+            ),
+        }
+        return calls[kind]
+
+    def record(self, op_id: str, outcome: Outcome, *, reconciling: bool = False) -> OperationResult:
+        """Record a processor outcome for an intent (once; later calls return the result)."""
+        with write_transaction(self.engine) as session:
+            op = session.get(Operation, op_id, with_for_update=True, populate_existing=True)
+            assert op is not None
+            auth = _lock_auth(session, op.authorization_id)
+            if op.status != OpStatus.INTENT.value:
+                return _result(op, auth)
+            debt_id = _apply(Postings(session, self.fee_bps), session, op, auth, outcome)
+            op.status = (OpStatus.SUCCEEDED if outcome.approved else OpStatus.DECLINED).value
+            op.decline_code = outcome.decline_code.value if outcome.decline_code else None
+            op.message = outcome.message[:300]
+            op.completed_at = auth.updated_at = utcnow()
+            self._crash(OperationKind(op.kind), CrashPoint.BEFORE_COMMIT)
+            return _result(op, auth, debt_id)
+
+    def give_up(self, op_id: str, status: OpStatus, message: str) -> None:
+        """Close an intent the processor never applied."""
+        with write_transaction(self.engine) as session:
+            op = session.get(Operation, op_id, with_for_update=True, populate_existing=True)
+            assert op is not None
+            if op.status != OpStatus.INTENT.value:
+                return
+            auth = _lock_auth(session, op.authorization_id)
+            op.status, op.message, op.completed_at = status.value, message[:300], utcnow()
+            if op.kind == OperationKind.AUTHORIZE.value:
+                auth.status = AuthStatus.FAILED.value
+
+    def _processor(self, name: str) -> Processor:
+        processor = self.processors.get(name)
+        if processor is None:
+            raise InvalidRequestError(f"processor {name!r} is not configured")
+        return processor
+
+    def _crash(self, kind: OperationKind, point: CrashPoint) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(kind, point)
+
+    # housekeeping ---------------------------------------------------------------
+
+    def pending_intents(self, older_than: datetime) -> list[str]:
+        with Session(self.engine) as session:
+            return list(
+                session.scalars(
+                    select(Operation.id)
+                    .where(
+                        Operation.status == OpStatus.INTENT.value,
+                        Operation.created_at <= older_than,
+                    )
+                    .order_by(Operation.created_at)
+                )
+            )
+
+    def expired_holds(self, now: datetime) -> list[str]:
+        with Session(self.engine) as session:
+            return list(
+                session.scalars(
+                    select(Authorization.id).where(
+                        Authorization.status == AuthStatus.HELD.value,
+                        Authorization.expires_at <= now,
+                    )
+                )
+            )
+
+
+def _op_by_key(session: Session, key: str) -> Operation | None:
+    return session.scalars(select(Operation).where(Operation.processor_key == key)).first()
+
+
+def _lock_auth(session: Session, auth_id: str) -> Authorization:
+    auth = session.scalars(
+        select(Authorization)
+        .where(Authorization.id == auth_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if auth is None:
+        raise NotFoundError(f"no authorization {auth_id!r}")
+    return auth
+
+
+def _new_op(
+    session: Session, auth: Authorization, kind: OperationKind, key: str, amount: Money
+) -> Operation:
+    op = Operation(
+        id="op_" + secrets.token_hex(10),
+        authorization_id=auth.id,
+        kind=kind.value,
+        processor_key=key,
+        amount=amount.amount,
+        currency=amount.currency,
+        status=OpStatus.INTENT.value,
+        goods_taken=False,
+        decline_code=None,
+        message="",
+        created_at=utcnow(),
+        completed_at=None,
+    )
+    session.add(op)
+    session.flush()
+    return op
+
+
+def _check_follow_up(
+    session: Session, auth: Authorization, kind: OperationKind, amount: Money | None
+) -> None:
+    busy = session.scalars(
+        select(Operation.id).where(
+            Operation.authorization_id == auth.id, Operation.status == OpStatus.INTENT.value
+        )
+    ).first()
+    if busy is not None:
+        raise OperationInProgressError(f"operation {busy} on {auth.id} has no outcome yet")
+    if amount is not None and amount.currency != auth.currency:
+        raise InvalidRequestError(f"authorization is in {auth.currency}")
+    if kind is OperationKind.REFUND:
+        if auth.status != AuthStatus.CAPTURED.value:
+            raise InvalidRequestError(f"cannot refund an authorization that is {auth.status}")
+        assert amount is not None
+        if amount.amount > auth.captured - auth.refunded:
+            raise InvalidRequestError(
+                f"refund of {amount.amount} exceeds the {auth.captured - auth.refunded} "
+                "captured and not yet refunded"
+            )
+        return
+    if auth.status != AuthStatus.HELD.value:
+        raise InvalidRequestError(f"authorization is {auth.status}, not held")
+    if kind is OperationKind.CAPTURE and amount is not None and amount.amount > auth.held:
+        raise InvalidRequestError(
+            f"capture of {amount.amount} exceeds the hold of {auth.held}; increment first"
+        )
+
+
+def _apply(
+    postings: Postings, session: Session, op: Operation, auth: Authorization, outcome: Outcome
+) -> str | None:
+    """Move the authorization and the ledger to reflect the outcome. Returns a new debt id."""
+    kind = OperationKind(op.kind)
+    if kind is OperationKind.AUTHORIZE:
+        if outcome.approved:
+            auth.processor_ref = outcome.authorization_ref
+            auth.held = op.amount
+            auth.status = AuthStatus.HELD.value
+            postings.hold(auth, op.id, op.amount)
+        else:
+            auth.status = AuthStatus.DECLINED.value
+            auth.decline_code = outcome.decline_code.value if outcome.decline_code else None
+        return None
+    if kind is OperationKind.INCREMENT:
+        if outcome.approved:
+            auth.held += op.amount
+            postings.hold(auth, op.id, op.amount)
+        return None
+    if kind is OperationKind.CAPTURE:
+        if outcome.approved:
+            auth.captured = op.amount
+            auth.status = AuthStatus.CAPTURED.value
+            postings.capture(auth, op.id, op.amount)
+            if auth.purpose == Purpose.DEBT_RETRY.value:
+                mark_repaid(session, auth.reference, auth.id)
+            return None
+        auth.decline_code = outcome.decline_code.value if outcome.decline_code else None
+        if not op.goods_taken:
+            return None
+        postings.void(auth, op.id, code="capture_failed")
+        auth.status = AuthStatus.CAPTURE_FAILED.value
+        debt = new_debt(
+            session,
+            auth.customer_ref,
+            auth.id,
+            Money(op.amount, op.currency),
+            f"capture declined: {auth.decline_code}",
+        )
+        session.flush()
+        postings.debt(auth, debt.id, op.amount)
+        return debt.id
+    if kind is OperationKind.VOID:
+        # A hold the processor no longer has (expired there) is released here too.
+        if outcome.approved or outcome.decline_code is DeclineCode.AUTHORIZATION_NOT_ACTIVE:
+            postings.void(auth, op.id)
+            auth.status = AuthStatus.VOIDED.value
+        return None
+    if outcome.approved:  # refund
+        auth.refunded += op.amount
+        postings.refund(auth, op.id, op.amount)
+    return None
+
+
+def _result(op: Operation, auth: Authorization, debt_id: str | None = None) -> OperationResult:
+    return OperationResult(
+        kind=op.kind,
+        approved=op.status == OpStatus.SUCCEEDED.value,
+        decline_code=op.decline_code,
+        message=op.message,
+        authorization=_view(auth),
+        debt_id=debt_id,
+    )

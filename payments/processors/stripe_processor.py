@@ -11,11 +11,13 @@ hold (a second charge).
 Every Stripe request carries an Idempotency-Key derived from our own key and
 the step, so a retry after a restart replays instead of acting twice. Our key is
 also stored in the intent's or refund's metadata, which is how an operation whose
-answer was lost is found again (``query_operation``).
+answer was lost is found again (``query_operation``): by search, and because
+Stripe's search lags writes by up to about a minute, by listing recent intents.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +58,9 @@ class StripeConfig:
     timeout_seconds: float = 30.0
     # The SDK retries network failures with the same Idempotency-Key, which is safe.
     max_network_retries: int = 2
+    # Stripe's search lags writes by up to about a minute; intents younger than this are
+    # also looked for by listing, which is consistent, when reconciling a lost answer.
+    recent_scan_seconds: int = 900
 
 
 def _split_token(token_ref: str) -> tuple[str, str]:
@@ -79,6 +84,7 @@ class StripeProcessor:
             http_client=self._http,
         )
         self._v1 = client.v1
+        self._recent_scan_seconds = config.recent_scan_seconds
 
     # -- linking -----------------------------------------------------------------
     def begin_link(
@@ -287,14 +293,24 @@ class StripeProcessor:
         found = self._v1.payment_intents.search(
             {"query": f"metadata['{KEY_METADATA}']:'{escaped}'", "expand": ["data.latest_charge"]}
         )
-        if not found.data:
+        intent = found.data[0] if found.data else self._scan_recent(idempotency_key)
+        if intent is None:
             return None
-        intent = found.data[0]
         amount = money(intent.amount, str(intent.currency))
         kind = OperationKind.AUTHORIZE
         if intent.status in _ACTIVE_OR_DONE and intent.latest_charge:
             return approved_from_intent(kind, idempotency_key, intent, amount)
         return intent_decline(kind, idempotency_key, intent, amount)
+
+    def _scan_recent(self, idempotency_key: str) -> Any:
+        since = int(time.time()) - self._recent_scan_seconds
+        page = self._v1.payment_intents.list(
+            {"created": {"gte": since}, "limit": 100, "expand": ["data.latest_charge"]}
+        )
+        for intent in page.auto_paging_iter():
+            if metadata_value(intent, KEY_METADATA) == idempotency_key:
+                return intent
+        return None
 
     def _query_refund(self, intent: Any, idempotency_key: str) -> Outcome | None:
         refunds = self._v1.refunds.list({"payment_intent": str(intent.id), "limit": 100})

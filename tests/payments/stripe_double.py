@@ -10,9 +10,11 @@ describes them: the same key with the same parameters replays the stored
 response (with `Idempotent-Replayed: true`); the same key with different
 parameters is a 400 `idempotency_error`.
 
-Faults for tests: a card that answers only after a delay (client timeout), and
-`drop_next_responses(n)` which processes the next n requests and then closes the
-connection without answering (the outcome is unknown to the client).
+Faults for tests: a card that answers only after a delay (client timeout),
+`drop_next_responses(n)` which processes the next n POSTs and then closes the
+connection without answering (the outcome is unknown to the client), and
+`state.search_lag_seconds`, which hides recent intents from search as Stripe's
+eventually consistent search can.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ ROUTES: list[_Route] = [
     ),
     ("GET", re.compile(r"/v1/payment_methods/(\w+)"), lambda s, m, p: s.payment_method(m[1])),
     ("POST", re.compile(r"/v1/payment_intents"), lambda s, m, p: s.create_intent(p)),
+    ("GET", re.compile(r"/v1/payment_intents"), lambda s, m, p: s.list_intents(p)),
     ("GET", re.compile(r"/v1/payment_intents/search"), _search),
     ("GET", re.compile(r"/v1/payment_intents/(\w+)"), lambda s, m, p: s.intent(m[1])),
     (

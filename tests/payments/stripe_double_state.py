@@ -40,6 +40,10 @@ class StripeState:
     intents: dict[str, JSON] = field(default_factory=dict)
     charges: dict[str, JSON] = field(default_factory=dict)
     refunds: dict[str, JSON] = field(default_factory=dict)
+    # Stripe's search is eventually consistent ("usually under a minute"); the double
+    # can hide intents younger than this from search (listing stays consistent).
+    search_lag_seconds: float = 0.0
+    _born: dict[str, float] = field(default_factory=dict)
 
     # -- lookups ---------------------------------------------------------------
     def _get(self, table: dict[str, JSON], kind: str, object_id: str) -> JSON:
@@ -163,6 +167,7 @@ class StripeState:
         if pm_id is not None:
             pm_id = self._materialize_payment_method(pm_id, customer)["id"]
         pid = new_id("pi")
+        self._born[pid] = time.monotonic()
         card_options = params.get("payment_method_options", {}).get("card", {})
         self.intents[pid] = {
             "id": pid,
@@ -335,11 +340,39 @@ class StripeState:
             if match is None:
                 raise invalid(f"The double only supports metadata['k']:'v' queries: {clause}")
             wanted[match.group(1)] = match.group(2)
+        visible_before = time.monotonic() - self.search_lag_seconds
         return [
             pi
             for pi in self.intents.values()
-            if all(pi["metadata"].get(k) == v for k, v in wanted.items())
+            if self._born[pi["id"]] <= visible_before
+            and all(pi["metadata"].get(k) == v for k, v in wanted.items())
         ]
+
+    def list_intents(self, params: JSON) -> JSON:
+        """Newest first, with Stripe's limit / starting_after paging and created[gte]."""
+        limit = as_int(params, "limit") or 10
+        if limit > 100:
+            raise invalid("limit must be at most 100", "limit")
+        created = params.get("created", {})
+        since = as_int(created, "gte", minimum=0) if isinstance(created, dict) else None
+        newest_first = [
+            pi
+            for pi in reversed(self.intents.values())
+            if (since is None or pi["created"] >= since)
+            and params.get("customer") in (None, pi["customer"])
+        ]
+        after = params.get("starting_after")
+        if after is not None:
+            ids = [pi["id"] for pi in newest_first]
+            if after not in ids:
+                raise invalid(f"No such payment_intent: '{after}'", "starting_after")
+            newest_first = newest_first[ids.index(after) + 1 :]
+        return {
+            "object": "list",
+            "data": newest_first[:limit],
+            "has_more": len(newest_first) > limit,
+            "url": "/v1/payment_intents",
+        }
 
     # -- refunds -----------------------------------------------------------------
     def create_refund(self, params: JSON) -> JSON:

@@ -167,6 +167,26 @@ def test_idempotency_replay_and_error(double: StripeDouble, client: Any) -> None
             client.payment_intents.create(declining, {"idempotency_key": "double-key-2"})
 
 
+def test_search_lags_but_listing_pages_consistently(double: StripeDouble, client: Any) -> None:
+    tag = {"metadata": {"batch": "paging"}}
+    made = [
+        client.payment_intents.create({"amount": 100 + i, "currency": "usd", **tag})
+        for i in range(5)
+    ]
+    query = {"query": "metadata['batch']:'paging'"}
+    assert len(client.payment_intents.search(query).data) == 5
+    double.state.search_lag_seconds = 3600
+    try:
+        assert client.payment_intents.search(query).data == []
+        listed = client.payment_intents.list({"limit": 2})
+        assert listed.has_more
+        seen = [pi.id for pi in listed.auto_paging_iter()]
+    finally:
+        double.state.search_lag_seconds = 0.0
+    assert seen[:5] == [pi.id for pi in reversed(made)]
+    assert len(seen) == len(set(seen)) == len(double.state.intents)
+
+
 def test_requires_a_secret_key_and_known_objects(double: StripeDouble) -> None:
     unauthenticated = httpx.get(f"{double.url}/v1/payment_intents/pi_x")
     assert unauthenticated.status_code == 401

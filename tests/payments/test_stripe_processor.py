@@ -304,6 +304,35 @@ def test_timeout_is_unknown_and_query_recovers_the_hold(double: StripeDouble) ->
     patient.close()
 
 
+def test_lost_hold_found_while_search_still_lags(
+    double: StripeDouble, processor: StripeProcessor
+) -> None:
+    method = _link(double, processor, "pm_card_visa")
+    others = [_key("other") for _ in range(3)]
+    for other in others:  # other intents around it in the listing
+        processor.authorize(
+            payment_method=method, amount=_usd(100), merchant_ref="cab-1", idempotency_key=other
+        )
+    key = _key("hold")
+    double.state.search_lag_seconds = 3600
+    try:
+        double.drop_next_responses(1)
+        with pytest.raises(UnknownOutcomeError):
+            processor.authorize(
+                payment_method=method, amount=_usd(990), merchant_ref="cab-1", idempotency_key=key
+            )
+        for other in others:
+            processor.authorize(
+                payment_method=method, amount=_usd(100), merchant_ref="cab-1", idempotency_key=other
+            )
+        found = processor.query_operation(kind=OperationKind.AUTHORIZE, idempotency_key=key)
+    finally:
+        double.state.search_lag_seconds = 0.0
+    assert found is not None
+    assert found.approved
+    assert found.authorized == _usd(990)
+
+
 @pytest.mark.parametrize("step", ["capture", "void", "refund", "increment"])
 def test_lost_response_is_unknown_then_query_and_retry_agree(
     double: StripeDouble, processor: StripeProcessor, step: str

@@ -59,11 +59,12 @@ class FrontIdentifier:
     A face counts once ``frames_required`` consecutive frames passed the quality
     gates and show the same person (cosine similarity of consecutive embeddings
     at least ``same_face_similarity``); a frame that fails breaks the streak.
+    Without an engine only QR codes are read (a cabinet configured for QR only).
     """
 
     def __init__(
         self,
-        engine: FaceEngine,
+        engine: FaceEngine | None,
         *,
         frames_required: int = 3,
         same_face_similarity: float = 0.6,
@@ -98,6 +99,8 @@ class FrontIdentifier:
         if token is not None:
             self.reset()
             return QrEvidence(token)
+        if self._engine is None:
+            return None
         assessed = assess_frame(self._engine, frame, self._quality)
         if not assessed.ok or assessed.face is None:
             self.reset()

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,7 +50,8 @@ class PeerBehaviour:
     ack_delay_s: float = 0.0  # keeps messages in flight (sent, not yet acknowledged)
     drop_connections_before_auth: int = 0  # close the first N connections at once
     drop_after_messages: int | None = None  # close a connection after N messages
-    on_message: Callable[[p.CabinetMessage], p.Message | None] | None = None
+    # what the server answers to a message (an identify_result and an unlock, say)
+    on_message: Callable[[p.CabinetMessage], Sequence[p.Message]] | None = None
 
 
 class ProtocolPeer:
@@ -176,8 +177,7 @@ class ProtocolPeer:
                 elif self.behaviour.ack:
                     await self._ack(ws, message.id)
                 if self.behaviour.on_message is not None:
-                    reply = self.behaviour.on_message(message)
-                    if reply is not None:
+                    for reply in self.behaviour.on_message(message):
                         await ws.send(p.encode(reply))
                 self._changed.set()
                 limit = self.behaviour.drop_after_messages

@@ -1,0 +1,262 @@
+"""The whole runtime against the protocol peer: real websockets, real signatures,
+real SQLite, simulated hardware advanced in real time, real pick recognition."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from peer import ProtocolPeer, provision_device
+from test_session import PLANOGRAM, Rig, make_rig
+
+from cabinet_runtime import protocol as p
+from cabinet_runtime.config import load_config
+from cabinet_runtime.identification import encode_qr
+from cabinet_runtime.runtime import CabinetRuntime
+from cabinet_runtime.session_model import SessionState
+
+CABINET_ID = "cab-rt-1"
+TOKEN = "fp1.qr-token-for-tests"
+
+
+def _toml(state_dir: Path) -> str:
+    lines = [
+        "[cabinet]",
+        f'state_dir = "{state_dir}"',
+        "[link]",
+        "backoff_initial_s = 0.05",
+        "backoff_max_s = 0.3",
+        "resend_after_s = 1.0",
+        "[session]",
+        "tick_s = 0.05",
+        "unlock_s = 20.0",
+        "settle_s = 3.0",
+        "[telemetry]",
+        "interval_s = 1.0",
+        "[identification]",
+        "faces = false",
+        "interval_s = 0.05",
+        "[hardware]",
+        f'currency = "{PLANOGRAM.currency}"',
+    ]
+    for product in PLANOGRAM.products:
+        lines += [
+            "[[hardware.products]]",
+            f'sku = "{product.sku}"',
+            f'name = "{product.name}"',
+            f"unit_weight_g = {product.unit_weight_g}",
+            f"weight_tolerance_g = {product.weight_tolerance_g}",
+            f"price = {product.price}",
+        ]
+    for shelf in PLANOGRAM.shelves:
+        lanes = ", ".join(
+            f'{{ id = "{ln.id}", sku = "{ln.sku}", count = {ln.count} }}' for ln in shelf.lanes
+        )
+        lines += ["[[hardware.shelves]]", f'id = "{shelf.id}"', f"lanes = [{lanes}]"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Cabinet:
+    runtime: CabinetRuntime
+    rig: Rig
+    peer: ProtocolPeer
+
+    async def do(self, fn: Callable[..., object], *args: object) -> object:
+        """Act on the simulated world from the runtime's hardware thread."""
+        return await self.runtime.call(fn, *args)
+
+    async def wait_state(self, state: SessionState, timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.runtime.machine.state is not state:
+            assert time.monotonic() < deadline, f"stuck in {self.runtime.machine.state}"
+            await asyncio.sleep(0.05)
+
+    async def show_qr(self) -> None:
+        await self.do(self.rig.front.play, [encode_qr(TOKEN)])
+
+    async def hide_qr(self) -> None:
+        await self.do(self.rig.front.play, [])
+
+
+def _approve_and_unlock(peer: ProtocolPeer) -> Callable[[p.CabinetMessage], list[p.Message]]:
+    def answer(message: p.CabinetMessage) -> list[p.Message]:
+        if isinstance(message, p.Identify) and message.qr_token == TOKEN:
+            return [
+                p.IdentifyResult(session_id=message.session_id, decision="approve"),
+                peer.sign(peer.unlock(CABINET_ID, message.session_id)),
+            ]
+        if isinstance(message, p.SessionClosed):
+            amount = message.totals.amount_minor or 0
+            return [
+                p.SessionSettled(
+                    session_id=message.session_id,
+                    receipt_id="rcpt-1",
+                    amount_minor=amount,
+                    currency=message.totals.currency or "USD",
+                )
+            ]
+        return []
+
+    return answer
+
+
+@pytest.fixture
+async def cabinet(tmp_path: Path) -> AsyncIterator[Cabinet]:
+    peer = ProtocolPeer()
+    await peer.start()
+    state = tmp_path / "state"
+    provision_device(peer, state, CABINET_ID)
+    config_path = tmp_path / "cabinet.toml"
+    config_path.write_text(_toml(state))
+    rig = make_rig(tmp_path)
+    rig.clock.advance(11)  # the scales have an idle reference before the first session
+    runtime = CabinetRuntime(load_config(config_path), hardware=rig.hardware)
+    task = asyncio.create_task(runtime.run())
+    assert await runtime.link.wait_up(10)
+    yield Cabinet(runtime, rig, peer)
+    runtime.stop()
+    await asyncio.wait_for(task, 20)
+    await peer.stop()
+
+
+def _errors(peer: ProtocolPeer) -> list[str]:
+    return [m.code for m in peer.messages_of(p.ErrorReply)]
+
+
+async def test_a_qr_purchase_end_to_end(cabinet: Cabinet) -> None:
+    peer, world = cabinet.peer, cabinet.rig.world
+    peer.behaviour.on_message = _approve_and_unlock(peer)
+    await cabinet.show_qr()
+    await cabinet.wait_state(SessionState.UNLOCKED)
+    await cabinet.hide_qr()
+    assert world.lock.unlock_count == 1
+    assert await cabinet.do(world.door.open)
+    await asyncio.sleep(0.3)
+    await cabinet.do(world.take, "A1", 2)
+    await asyncio.sleep(1.5)
+    await cabinet.do(world.door.close)
+    await peer.wait_for(lambda: bool(peer.messages_of(p.SessionClosed)), timeout_s=30)
+    [closed] = peer.messages_of(p.SessionClosed)
+    assert {line.sku: line.qty for line in closed.lines} == {"cola": 2}
+    assert closed.totals.amount_minor == 300
+    await cabinet.wait_state(SessionState.IDLE)
+    assert [e.event for e in peer.messages_of(p.DoorEvent)] == ["opened", "closed"]
+    telemetry = peer.messages_of(p.Telemetry)
+    assert telemetry
+    assert {s.lane: s.count for s in telemetry[-1].stock}["A1"] == 3
+    await peer.wait_for(lambda: cabinet.runtime.outbox.depth() == 0)
+
+
+async def test_forged_expired_wrong_cabinet_and_replayed_commands_do_not_unlock(
+    cabinet: Cabinet,
+) -> None:
+    peer, lock = cabinet.peer, cabinet.rig.world.lock
+    sessions: list[str] = []
+
+    def approve_only(message: p.CabinetMessage) -> list[p.Message]:
+        if isinstance(message, p.Identify):
+            sessions.append(message.session_id)
+            return [p.IdentifyResult(session_id=message.session_id, decision="approve")]
+        return []
+
+    peer.behaviour.on_message = approve_only
+    await cabinet.show_qr()
+    await peer.wait_for(lambda: bool(sessions))
+    await cabinet.hide_qr()
+    session_id = sessions[0]
+    now = time.time()
+    valid = peer.unlock(CABINET_ID, session_id)
+    attacks = {
+        "command_bad_signature": peer.sign(valid, key=Ed25519PrivateKey.generate()),
+        "command_expired": peer.sign(
+            p.UnlockCommand(
+                cabinet_id=CABINET_ID,
+                nonce=secrets.token_hex(16),
+                issued_at=now - 300,
+                expires_at=now - 240,
+                session_id=session_id,
+            )
+        ),
+        "command_wrong_cabinet": peer.sign(peer.unlock("cab-someone-else", session_id)),
+    }
+    for signed in attacks.values():
+        await peer.send(signed)
+    await peer.wait_for(lambda: len(_errors(peer)) == 3)
+    assert sorted(_errors(peer)) == sorted(attacks)
+    assert lock.unlock_count == 0  # the lock driver recorded no unlock
+    assert lock.is_locked
+    assert cabinet.runtime.machine.state is SessionState.IDENTIFYING
+
+    genuine = peer.sign(valid)
+    await peer.send(genuine)
+    await cabinet.wait_state(SessionState.UNLOCKED)
+    assert lock.unlock_count == 1  # the same path does unlock for a genuine command
+    await peer.send(p.SignedCommand(body=genuine.body, signature=genuine.signature))
+    await peer.wait_for(lambda: "command_replayed" in _errors(peer))
+    assert lock.unlock_count == 1
+
+
+async def test_link_lost_mid_session_the_session_completes_and_is_delivered_later(
+    cabinet: Cabinet,
+) -> None:
+    peer, world = cabinet.peer, cabinet.rig.world
+    peer.behaviour.on_message = _approve_and_unlock(peer)
+    await cabinet.show_qr()
+    await cabinet.wait_state(SessionState.UNLOCKED)
+    await cabinet.hide_qr()
+    port = int(peer.ws_url.rsplit(":", 1)[1].split("/")[0])
+    await peer.stop_websocket()
+    await peer.drop()
+    assert await cabinet.do(world.door.open)
+    await asyncio.sleep(0.3)
+    await cabinet.do(world.take, "B1", 1)
+    await asyncio.sleep(1.5)
+    await cabinet.do(world.door.close)
+    await cabinet.wait_state(SessionState.SETTLING, timeout_s=30)
+    assert not cabinet.runtime.link.up
+    assert cabinet.runtime.outbox.depth() > 0
+    # no new session while the link is down, even with a QR code in front of the camera
+    await cabinet.wait_state(SessionState.IDLE, timeout_s=10)
+    await cabinet.show_qr()
+    await asyncio.sleep(0.5)
+    assert cabinet.runtime.machine.state is SessionState.IDLE
+    identifies = len(peer.messages_of(p.Identify))
+    await cabinet.hide_qr()
+    await peer.start(port=port)
+    await peer.wait_for(lambda: bool(peer.messages_of(p.SessionClosed)), timeout_s=20)
+    [closed] = peer.messages_of(p.SessionClosed)
+    assert {line.sku: line.qty for line in closed.lines} == {"bar": 1}
+    assert len(peer.messages_of(p.Identify)) == identifies  # nothing was queued meanwhile
+
+
+async def test_forced_door_is_reported_and_a_signed_clear_releases_the_lockout(
+    cabinet: Cabinet,
+) -> None:
+    peer, world = cabinet.peer, cabinet.rig.world
+    assert await cabinet.do(world.door.open, True)  # forced while locked
+    await cabinet.wait_state(SessionState.MAINTENANCE)
+    await peer.wait_for(lambda: "forced" in [e.event for e in peer.messages_of(p.DoorEvent)])
+    await cabinet.do(world.door.close)
+    now = time.time()
+    clear = p.LockoutCommand(
+        cabinet_id=CABINET_ID,
+        nonce=secrets.token_hex(16),
+        issued_at=now,
+        expires_at=now + 30,
+        reason="inspected",
+        clear=True,
+    )
+    await peer.send(peer.sign(clear))
+    await cabinet.wait_state(SessionState.IDLE)
+    await peer.wait_for(
+        lambda: any(
+            t.state == "idle" and t.lockout_reason is None for t in peer.messages_of(p.Telemetry)
+        )
+    )

@@ -455,7 +455,7 @@ def random_session(index: int, rng: np.random.Generator) -> Json:
     )
 
 
-def write_suite(directory: Path, random_count: int = 60) -> list[Path]:
+def write_suite(directory: Path, random_count: int = 85) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     rng = np.random.default_rng(20261126)

@@ -1,0 +1,51 @@
+"""``cabinet-runtime simulate``: JSON shape and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cabinet_runtime.simulate import simulate_command
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+def test_json_output_has_the_documented_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    paths = [SCENARIOS / "putback-one-of-two.json", SCENARIOS / "camera-drop-equal-weight.json"]
+    assert simulate_command(paths, as_json=True) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"results", "summary"}
+    first, second = out["results"]
+    assert set(first) == {"name", "expected", "recognized", "exact", "confidence", "review"}
+    assert first["name"] == "putback-one-of-two"
+    assert first["expected"] == {"CHIPS-90": 1} == first["recognized"]
+    assert first["exact"] is True and first["review"] is False
+    assert second["review"] is True, "weight alone cannot tell cola from lemonade"
+    summary = out["summary"]
+    assert summary["scenarios"] == 2
+    assert summary["exact"] == int(first["exact"]) + int(second["exact"])
+    assert summary["exact_rate"] == summary["exact"] / 2
+    assert summary["review_rate"] == 0.5
+
+
+def test_differing_baskets_still_exit_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert simulate_command([SCENARIOS / "camera-drop-equal-weight.json"], as_json=False) == 0
+    text = capsys.readouterr().out
+    assert "camera-drop-equal-weight" in text and "REVIEW" in text
+    assert "0/1 exact" in text and "review rate 100.0%" in text
+
+
+def test_unreadable_scenario_exits_2_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x"}')
+    code = simulate_command([SCENARIOS / "single-s1-a.json", bad], as_json=True)
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "bad.json" in captured.err and "seed" in captured.err
+    assert simulate_command([tmp_path / "missing.json"], as_json=False) == 2
+    assert "cannot read" in capsys.readouterr().err

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from facepay.db.base import Base, created_column, id_column
+from facepay.notifications import OutboxMessage  # noqa: F401  (registers the outbox table)
 
 
 class Site(Base):
@@ -32,6 +33,8 @@ class Customer(Base):
     # Deleting the customer nulls both: crypto-shredding.
     wrapped_data_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     kek_version: Mapped[int | None]
+    # A payments.methods row id; the card itself lives in the payments tables.
+    default_payment_method_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = created_column()
     deleted_at: Mapped[datetime | None]
 
@@ -72,4 +75,48 @@ class FaceTemplate(Base):
     model_pack_id: Mapped[str] = mapped_column(String(64), index=True)
     key_version: Mapped[int]
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = created_column()
+
+
+class PhoneVerification(Base):
+    """One one-time code sent to a phone. The code is kept only as a keyed hash."""
+
+    __tablename__ = "phone_verifications"
+
+    id: Mapped[str] = id_column()
+    phone_link_id: Mapped[str] = mapped_column(ForeignKey("phone_links.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime] = created_column()
+    expires_at: Mapped[datetime]
+    verified_at: Mapped[datetime | None]
+
+
+class QrToken(Base):
+    """A QR unlock token's single-use record; the token itself is never stored."""
+
+    __tablename__ = "qr_tokens"
+
+    jti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    redeemed_at: Mapped[datetime | None]
+    redeemed_site_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = created_column()
+
+
+class CardLinkSession(Base):
+    """A card link in progress on the processor's own page."""
+
+    __tablename__ = "card_link_sessions"
+    __table_args__ = (UniqueConstraint("customer_id", "idempotency_key"),)
+
+    id: Mapped[str] = id_column()
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    processor: Mapped[str] = mapped_column(String(32))
+    setup_ref: Mapped[str] = mapped_column(String(200))
+    redirect_url: Mapped[str | None] = mapped_column(String(2000))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|completed
+    payment_method_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = created_column()

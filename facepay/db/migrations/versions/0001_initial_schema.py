@@ -57,10 +57,28 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=200), nullable=True),
         sa.Column("wrapped_data_key", sa.LargeBinary(), nullable=True),
         sa.Column("kek_version", sa.BigInteger(), nullable=True),
+        sa.Column("default_payment_method_id", sa.String(length=40), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
     )
+    op.create_table(
+        "notification_outbox",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("recipient", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_outbox")),
+    )
+    with op.batch_alter_table("notification_outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_notification_outbox_recipient"), ["recipient"], unique=False
+        )
+
     op.create_table(
         "products",
         sa.Column("sku", sa.String(length=64), nullable=False),
@@ -100,6 +118,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cabinets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cabinets_site_id"), ["site_id"], unique=False)
+
+    op.create_table(
+        "card_link_sessions",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("customer_id", sa.String(length=36), nullable=False),
+        sa.Column("processor", sa.String(length=32), nullable=False),
+        sa.Column("setup_ref", sa.String(length=200), nullable=False),
+        sa.Column("redirect_url", sa.String(length=2000), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("payment_method_id", sa.String(length=40), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_card_link_sessions_customer_id_customers"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_card_link_sessions")),
+        sa.UniqueConstraint(
+            "customer_id", "idempotency_key", name=op.f("uq_card_link_sessions_customer_id")
+        ),
+    )
+    with op.batch_alter_table("card_link_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_card_link_sessions_customer_id"), ["customer_id"], unique=False
+        )
 
     op.create_table(
         "cohort_memberships",
@@ -193,6 +237,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_phone_links_last4"), ["last4"], unique=False)
 
     op.create_table(
+        "qr_tokens",
+        sa.Column("jti", sa.String(length=32), nullable=False),
+        sa.Column("customer_id", sa.String(length=36), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("redeemed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("redeemed_site_id", sa.String(length=36), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_qr_tokens_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("jti", name=op.f("pk_qr_tokens")),
+    )
+    with op.batch_alter_table("qr_tokens", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_qr_tokens_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_qr_tokens_expires_at"), ["expires_at"], unique=False)
+
+    op.create_table(
         "inventory_levels",
         sa.Column("cabinet_id", sa.String(length=36), nullable=False),
         sa.Column("lane_id", sa.String(length=64), nullable=False),
@@ -208,6 +269,27 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("cabinet_id", "lane_id", name=op.f("pk_inventory_levels")),
     )
+    op.create_table(
+        "phone_verifications",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("phone_link_id", sa.String(length=36), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["phone_link_id"],
+            ["phone_links.id"],
+            name=op.f("fk_phone_verifications_phone_link_id_phone_links"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_phone_verifications")),
+    )
+    with op.batch_alter_table("phone_verifications", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_phone_verifications_phone_link_id"), ["phone_link_id"], unique=False
+        )
+
     op.create_table(
         "planograms",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -339,6 +421,28 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "payments_debts",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("customer_ref", sa.String(length=120), nullable=False),
+        sa.Column("authorization_id", sa.String(length=40), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("reason", sa.String(length=300), nullable=False),
+        sa.Column("settled_by", sa.String(length=200), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_debts")),
+    )
+    with op.batch_alter_table("payments_debts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payments_debts_authorization_id"), ["authorization_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_payments_debts_customer_ref"), ["customer_ref"], unique=False
+        )
+
+    op.create_table(
         "payments_idempotency_records",
         sa.Column("scope", sa.String(length=60), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -391,6 +495,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_ledger_accounts")),
     )
     op.create_table(
+        "payments_payment_methods",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("customer_ref", sa.String(length=120), nullable=False),
+        sa.Column("processor", sa.String(length=40), nullable=False),
+        sa.Column("token_ref", sa.String(length=200), nullable=False),
+        sa.Column("brand", sa.String(length=20), nullable=False),
+        sa.Column("last4", sa.String(length=4), nullable=False),
+        sa.Column("exp_month", sa.Integer(), nullable=False),
+        sa.Column("exp_year", sa.Integer(), nullable=False),
+        sa.Column("credential", sa.LargeBinary(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_payment_methods")),
+        sa.UniqueConstraint(
+            "processor", "token_ref", name=op.f("uq_payments_payment_methods_processor")
+        ),
+    )
+    with op.batch_alter_table("payments_payment_methods", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payments_payment_methods_customer_ref"), ["customer_ref"], unique=False
+        )
+
+    op.create_table(
         "payments_webhook_endpoints",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("url", sa.String(length=2000), nullable=False),
@@ -400,6 +527,42 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_webhook_endpoints")),
     )
+    op.create_table(
+        "payments_authorizations",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("customer_ref", sa.String(length=120), nullable=False),
+        sa.Column("merchant_ref", sa.String(length=120), nullable=False),
+        sa.Column("payment_method_id", sa.String(length=40), nullable=False),
+        sa.Column("processor", sa.String(length=40), nullable=False),
+        sa.Column("processor_ref", sa.String(length=200), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("requested", sa.BigInteger(), nullable=False),
+        sa.Column("held", sa.BigInteger(), nullable=False),
+        sa.Column("captured", sa.BigInteger(), nullable=False),
+        sa.Column("refunded", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("purpose", sa.String(length=20), nullable=False),
+        sa.Column("reference", sa.String(length=200), nullable=False),
+        sa.Column("decline_code", sa.String(length=40), nullable=True),
+        sa.Column("pending_count", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["payment_method_id"],
+            ["payments_payment_methods.id"],
+            name=op.f("fk_payments_authorizations_payment_method_id_payments_payment_methods"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_authorizations")),
+    )
+    with op.batch_alter_table("payments_authorizations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payments_authorizations_customer_ref"), ["customer_ref"], unique=False
+        )
+        batch_op.create_index(
+            "ix_payments_authorizations_status_expires", ["status", "expires_at"], unique=False
+        )
+
     op.create_table(
         "payments_ledger_transfers",
         sa.Column("id", sa.String(length=200), nullable=False),
@@ -452,6 +615,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_payments_ledger_transfers_open_timeouts", ["phase", "timeout_at"], unique=False
         )
+        batch_op.create_index("ix_payments_ledger_transfers_reference", ["reference"], unique=False)
 
     op.create_table(
         "payments_webhook_deliveries",
@@ -485,6 +649,38 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_payments_webhook_deliveries_status"), ["status"], unique=False
+        )
+
+    op.create_table(
+        "payments_operations",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("authorization_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("processor_key", sa.String(length=200), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("goods_taken", sa.Boolean(), nullable=False),
+        sa.Column("decline_code", sa.String(length=40), nullable=True),
+        sa.Column("message", sa.String(length=300), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["authorization_id"],
+            ["payments_authorizations.id"],
+            name=op.f("fk_payments_operations_authorization_id_payments_authorizations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_operations")),
+        sa.UniqueConstraint("processor_key", name=op.f("uq_payments_operations_processor_key")),
+    )
+    with op.batch_alter_table("payments_operations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payments_operations_authorization_id"),
+            ["authorization_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_payments_operations_status_created", ["status", "created_at"], unique=False
         )
 
     op.create_table(
@@ -534,6 +730,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_payments_webhook_attempts_delivery_id"))
 
     op.drop_table("payments_webhook_attempts")
+    with op.batch_alter_table("payments_operations", schema=None) as batch_op:
+        batch_op.drop_index("ix_payments_operations_status_created")
+        batch_op.drop_index(batch_op.f("ix_payments_operations_authorization_id"))
+
+    op.drop_table("payments_operations")
     with op.batch_alter_table("payments_webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payments_webhook_deliveries_status"))
         batch_op.drop_index(batch_op.f("ix_payments_webhook_deliveries_next_attempt_at"))
@@ -541,12 +742,22 @@ def downgrade() -> None:
 
     op.drop_table("payments_webhook_deliveries")
     with op.batch_alter_table("payments_ledger_transfers", schema=None) as batch_op:
+        batch_op.drop_index("ix_payments_ledger_transfers_reference")
         batch_op.drop_index("ix_payments_ledger_transfers_open_timeouts")
         batch_op.drop_index("ix_payments_ledger_transfers_debit")
         batch_op.drop_index("ix_payments_ledger_transfers_credit")
 
     op.drop_table("payments_ledger_transfers")
+    with op.batch_alter_table("payments_authorizations", schema=None) as batch_op:
+        batch_op.drop_index("ix_payments_authorizations_status_expires")
+        batch_op.drop_index(batch_op.f("ix_payments_authorizations_customer_ref"))
+
+    op.drop_table("payments_authorizations")
     op.drop_table("payments_webhook_endpoints")
+    with op.batch_alter_table("payments_payment_methods", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payments_payment_methods_customer_ref"))
+
+    op.drop_table("payments_payment_methods")
     op.drop_table("payments_ledger_accounts")
     with op.batch_alter_table("payments_inbound_webhook_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payments_inbound_webhook_events_received_at"))
@@ -556,6 +767,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_payments_idempotency_records_expires_at"))
 
     op.drop_table("payments_idempotency_records")
+    with op.batch_alter_table("payments_debts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payments_debts_customer_ref"))
+        batch_op.drop_index(batch_op.f("ix_payments_debts_authorization_id"))
+
+    op.drop_table("payments_debts")
     with op.batch_alter_table("session_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_session_lines_session_id"))
 
@@ -578,7 +794,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_planograms_cabinet_id"))
 
     op.drop_table("planograms")
+    with op.batch_alter_table("phone_verifications", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_phone_verifications_phone_link_id"))
+
+    op.drop_table("phone_verifications")
     op.drop_table("inventory_levels")
+    with op.batch_alter_table("qr_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_qr_tokens_expires_at"))
+        batch_op.drop_index(batch_op.f("ix_qr_tokens_customer_id"))
+
+    op.drop_table("qr_tokens")
     with op.batch_alter_table("phone_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_phone_links_last4"))
         batch_op.drop_index(batch_op.f("ix_phone_links_customer_id"))
@@ -598,12 +823,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_cohort_memberships_customer_id"))
 
     op.drop_table("cohort_memberships")
+    with op.batch_alter_table("card_link_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_card_link_sessions_customer_id"))
+
+    op.drop_table("card_link_sessions")
     with op.batch_alter_table("cabinets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cabinets_site_id"))
 
     op.drop_table("cabinets")
     op.drop_table("sites")
     op.drop_table("products")
+    with op.batch_alter_table("notification_outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notification_outbox_recipient"))
+
+    op.drop_table("notification_outbox")
     op.drop_table("customers")
     op.drop_table("consent_notices")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:

@@ -28,6 +28,7 @@ from cabinet_runtime.picks.planogram import Planogram
 from cabinet_runtime.picks.recognizer import PickResult
 from cabinet_runtime.picks.recorder import SessionRecorder
 from cabinet_runtime.picks.recording import SessionRecording
+from cabinet_runtime.session_guards import ColdChainWatch, describe, sensing_failures
 from cabinet_runtime.session_model import (
     DOOR_MAY_OPEN,
     PHYSICAL,
@@ -35,6 +36,7 @@ from cabinet_runtime.session_model import (
     SessionSnapshot,
     SessionState,
     Timeouts,
+    current_planogram,
     lane_stock,
     restocked,
     session_closed,
@@ -86,7 +88,9 @@ class SessionMachine:
         self._wall = wall_clock
         self._snap = SessionSnapshot(state=SessionState.IDLE)
         self._entered_at = hardware.clock.monotonic()
-        self._warm_since: float | None = None
+        self._cold_chain = ColdChainWatch(
+            self.timeouts.cold_chain_limit_c, self.timeouts.cold_chain_s
+        )
         self._pending_lockout: str | None = None
         self._door_events: list[DoorEvent] = []
         self._door_lock = threading.Lock()
@@ -306,30 +310,12 @@ class SessionMachine:
     # --- lockout ------------------------------------------------------------------------------
 
     def _check_conditions(self) -> None:
-        now = self.hw.clock.monotonic()
-        celsius = self.hw.thermometer.read()
-        if celsius is not None and celsius > self.timeouts.cold_chain_limit_c:
-            self._warm_since = now if self._warm_since is None else self._warm_since
-            if now - self._warm_since >= self.timeouts.cold_chain_s:
-                self.request_lockout(
-                    f"cold chain: above {self.timeouts.cold_chain_limit_c} °C for "
-                    f"{self.timeouts.cold_chain_s / 60:.0f} min"
-                )
-        elif celsius is not None:
-            self._warm_since = None
-        failed = [
-            h
-            for h in (
-                self.hw.front_camera.health(),
-                *(s.health() for s in self.hw.scales.values()),
-                *(c.health() for c in self.hw.shelf_cameras.values()),
-            )
-            if not h.ok
-        ]
-        if failed:
-            self.request_lockout(
-                "hardware: " + ", ".join(f"{h.device} {h.detail}".strip() for h in failed)
-            )
+        reason = self._cold_chain.update(self.hw.thermometer.read(), self.hw.clock.monotonic())
+        if reason is not None:
+            self.request_lockout(reason)
+        failures = sensing_failures(self.hw)
+        if failures:
+            self.request_lockout(describe(failures))
         if self._pending_lockout is not None and self.state not in PHYSICAL:
             self._lock_out(self._pending_lockout)
 
@@ -360,7 +346,7 @@ class SessionMachine:
         """The operator's release; conditions still present lock out again on the next tick."""
         self._store.delete(LocalStore.LOCKOUT_KEY)
         self._pending_lockout = None
-        self._warm_since = None
+        self._cold_chain.reset()
         if self.state is SessionState.MAINTENANCE:
             self.hw.display.show("Welcome")
             self._enter(SessionState.IDLE, session_id=None)
@@ -430,10 +416,4 @@ class SessionMachine:
         raw = self._store.get(PLANOGRAM_KEY)
         if raw is None:
             return configured
-        stored = msgspec.json.decode(raw, type=Planogram)
-        same_layout = [(s.id, [(lane.id, lane.sku) for lane in s.lanes]) for s in stored.shelves]
-        configured_layout = [
-            (s.id, [(lane.id, lane.sku) for lane in s.lanes]) for s in configured.shelves
-        ]
-        # A changed planogram in the config (restocked, re-laid out) wins over stored counts.
-        return stored if same_layout == configured_layout else configured
+        return current_planogram(configured, msgspec.json.decode(raw, type=Planogram))

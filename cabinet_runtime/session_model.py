@@ -116,3 +116,13 @@ def lane_stock(planogram: Planogram) -> tuple[p.LaneStock, ...]:
         for shelf in planogram.shelves
         for lane in shelf.lanes
     )
+
+
+def current_planogram(configured: Planogram, stored: Planogram) -> Planogram:
+    """Stored counts while the layout is the configured one; a changed layout
+    in the config (re-planned, restocked) wins over what was stored."""
+
+    def layout(planogram: Planogram) -> list[tuple[str, list[tuple[str, str]]]]:
+        return [(s.id, [(lane.id, lane.sku) for lane in s.lanes]) for s in planogram.shelves]
+
+    return stored if layout(stored) == layout(configured) else configured

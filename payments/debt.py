@@ -21,7 +21,8 @@ from payments.errors import InvalidRequestError, NotFoundError
 from payments.money import Money
 
 if TYPE_CHECKING:
-    from payments.authorizations.service import AuthorizationService, OperationResult
+    from payments.authorizations.service import AuthorizationService
+    from payments.authorizations.transitions import OperationResult
 
 
 class DebtStatus(StrEnum):

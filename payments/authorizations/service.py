@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -21,13 +20,23 @@ from sqlalchemy.orm import Session
 
 from payments.authorizations.models import Authorization, AuthStatus, Operation, OpStatus, Purpose
 from payments.authorizations.postings import Postings
+from payments.authorizations.transitions import (
+    AuthorizationView,
+    OperationResult,
+    apply_outcome,
+    check_follow_up,
+    lock_auth,
+    new_op,
+    op_by_key,
+    result_of,
+    view_of,
+)
 from payments.db import utcnow, write_transaction
-from payments.debt import mark_repaid, new_debt, open_debts
+from payments.debt import open_debts
 from payments.errors import (
     InvalidRequestError,
     NotFoundError,
     OpenDebtError,
-    OperationInProgressError,
     ProcessorError,
     ProcessorUnavailableError,
     UnknownOutcomeError,
@@ -35,7 +44,16 @@ from payments.errors import (
 from payments.idempotency import IdempotencyStore
 from payments.methods import PaymentMethodStore
 from payments.money import Money
-from payments.processor import DeclineCode, OperationKind, Outcome, Processor
+from payments.processor import OperationKind, Outcome, Processor
+
+__all__ = [
+    "AuthorizationService",
+    "AuthorizationView",
+    "CrashHook",
+    "CrashPoint",
+    "OperationResult",
+    "processor_key",
+]
 
 
 class CrashPoint(StrEnum):
@@ -44,45 +62,6 @@ class CrashPoint(StrEnum):
 
 
 CrashHook = Callable[[OperationKind, CrashPoint], None]
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationView:
-    id: str
-    customer_ref: str
-    status: str
-    currency: str
-    requested: int
-    held: int
-    captured: int
-    refunded: int
-    decline_code: str | None
-    processor_ref: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OperationResult:
-    kind: str
-    approved: bool
-    decline_code: str | None
-    message: str
-    authorization: AuthorizationView
-    debt_id: str | None = None
-
-
-def _view(auth: Authorization) -> AuthorizationView:
-    return AuthorizationView(
-        id=auth.id,
-        customer_ref=auth.customer_ref,
-        status=auth.status,
-        currency=auth.currency,
-        requested=auth.requested,
-        held=auth.held,
-        captured=auth.captured,
-        refunded=auth.refunded,
-        decline_code=auth.decline_code,
-        processor_ref=auth.processor_ref,
-    )
 
 
 def processor_key(kind: OperationKind, idempotency_key: str) -> str:
@@ -193,7 +172,7 @@ class AuthorizationService:
             auth = session.get(Authorization, authorization_id)
             if auth is None:
                 raise NotFoundError(f"no authorization {authorization_id!r}")
-            return _view(auth)
+            return view_of(auth)
 
     # steps ----------------------------------------------------------------------
 
@@ -208,7 +187,7 @@ class AuthorizationService:
     ) -> OperationResult:
         pkey = processor_key(OperationKind.AUTHORIZE, key)
         with write_transaction(self.engine) as session:
-            existing = _op_by_key(session, pkey)
+            existing = op_by_key(session, pkey)
             if existing is None:
                 customer_ref, method = self.methods.load(session, pm_id)
                 debts = open_debts(session, customer_ref)
@@ -240,7 +219,7 @@ class AuthorizationService:
                 )
                 session.add(auth)
                 session.flush()
-                existing = _new_op(session, auth, OperationKind.AUTHORIZE, pkey, amount)
+                existing = new_op(session, auth, OperationKind.AUTHORIZE, pkey, amount)
             op_id = existing.id
         return self.execute(op_id)
 
@@ -277,16 +256,16 @@ class AuthorizationService:
     ) -> OperationResult:
         pkey = processor_key(kind, key)
         with write_transaction(self.engine) as session:
-            op = _op_by_key(session, pkey)
+            op = op_by_key(session, pkey)
             if op is None:
-                auth = _lock_auth(session, auth_id)
-                _check_follow_up(session, auth, kind, amount)
-                op = _new_op(session, auth, kind, pkey, amount or Money(auth.held, auth.currency))
+                auth = lock_auth(session, auth_id)
+                check_follow_up(session, auth, kind, amount)
+                op = new_op(session, auth, kind, pkey, amount or Money(auth.held, auth.currency))
                 op.goods_taken = goods_taken
             op_id = op.id
         return self.execute(op_id)
 
-    def execute(self, op_id: str, *, reconciling: bool = False) -> OperationResult:
+    def execute(self, op_id: str) -> OperationResult:
         """Send an operation to the processor (again, with the same key) and record it."""
         with Session(self.engine) as session:
             op = session.get(Operation, op_id)
@@ -295,7 +274,7 @@ class AuthorizationService:
             auth = session.get(Authorization, op.authorization_id)
             assert auth is not None
             if op.status in (OpStatus.SUCCEEDED.value, OpStatus.DECLINED.value):
-                return _result(op, auth)
+                return result_of(op, auth)
             kind = OperationKind(op.kind)
             processor = self._processor(auth.processor)
             call = self._call_for(session, processor, op, auth)
@@ -314,7 +293,7 @@ class AuthorizationService:
             self.give_up(op_id, OpStatus.REJECTED, str(exc))
             raise
         self._crash(kind, CrashPoint.AFTER_PROCESSOR_CALL)
-        return self.record(op_id, outcome, reconciling=reconciling)
+        return self.record(op_id, outcome)
 
     def _query(
         self, processor: Processor, kind: OperationKind, key: str, ref: str | None
@@ -352,21 +331,21 @@ class AuthorizationService:
         }
         return calls[kind]
 
-    def record(self, op_id: str, outcome: Outcome, *, reconciling: bool = False) -> OperationResult:
+    def record(self, op_id: str, outcome: Outcome) -> OperationResult:
         """Record a processor outcome for an intent (once; later calls return the result)."""
         with write_transaction(self.engine) as session:
             op = session.get(Operation, op_id, with_for_update=True, populate_existing=True)
             assert op is not None
-            auth = _lock_auth(session, op.authorization_id)
+            auth = lock_auth(session, op.authorization_id)
             if op.status != OpStatus.INTENT.value:
-                return _result(op, auth)
-            debt_id = _apply(Postings(session, self.fee_bps), session, op, auth, outcome)
+                return result_of(op, auth)
+            debt_id = apply_outcome(Postings(session, self.fee_bps), session, op, auth, outcome)
             op.status = (OpStatus.SUCCEEDED if outcome.approved else OpStatus.DECLINED).value
             op.decline_code = outcome.decline_code.value if outcome.decline_code else None
             op.message = outcome.message[:300]
             op.completed_at = auth.updated_at = utcnow()
             self._crash(OperationKind(op.kind), CrashPoint.BEFORE_COMMIT)
-            return _result(op, auth, debt_id)
+            return result_of(op, auth, debt_id)
 
     def give_up(self, op_id: str, status: OpStatus, message: str) -> None:
         """Close an intent the processor never applied."""
@@ -375,7 +354,7 @@ class AuthorizationService:
             assert op is not None
             if op.status != OpStatus.INTENT.value:
                 return
-            auth = _lock_auth(session, op.authorization_id)
+            auth = lock_auth(session, op.authorization_id)
             op.status, op.message, op.completed_at = status.value, message[:300], utcnow()
             if op.kind == OperationKind.AUTHORIZE.value:
                 auth.status = AuthStatus.FAILED.value
@@ -415,137 +394,3 @@ class AuthorizationService:
                     )
                 )
             )
-
-
-def _op_by_key(session: Session, key: str) -> Operation | None:
-    return session.scalars(select(Operation).where(Operation.processor_key == key)).first()
-
-
-def _lock_auth(session: Session, auth_id: str) -> Authorization:
-    auth = session.scalars(
-        select(Authorization)
-        .where(Authorization.id == auth_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if auth is None:
-        raise NotFoundError(f"no authorization {auth_id!r}")
-    return auth
-
-
-def _new_op(
-    session: Session, auth: Authorization, kind: OperationKind, key: str, amount: Money
-) -> Operation:
-    op = Operation(
-        id="op_" + secrets.token_hex(10),
-        authorization_id=auth.id,
-        kind=kind.value,
-        processor_key=key,
-        amount=amount.amount,
-        currency=amount.currency,
-        status=OpStatus.INTENT.value,
-        goods_taken=False,
-        decline_code=None,
-        message="",
-        created_at=utcnow(),
-        completed_at=None,
-    )
-    session.add(op)
-    session.flush()
-    return op
-
-
-def _check_follow_up(
-    session: Session, auth: Authorization, kind: OperationKind, amount: Money | None
-) -> None:
-    busy = session.scalars(
-        select(Operation.id).where(
-            Operation.authorization_id == auth.id, Operation.status == OpStatus.INTENT.value
-        )
-    ).first()
-    if busy is not None:
-        raise OperationInProgressError(f"operation {busy} on {auth.id} has no outcome yet")
-    if amount is not None and amount.currency != auth.currency:
-        raise InvalidRequestError(f"authorization is in {auth.currency}")
-    if kind is OperationKind.REFUND:
-        if auth.status != AuthStatus.CAPTURED.value:
-            raise InvalidRequestError(f"cannot refund an authorization that is {auth.status}")
-        assert amount is not None
-        if amount.amount > auth.captured - auth.refunded:
-            raise InvalidRequestError(
-                f"refund of {amount.amount} exceeds the {auth.captured - auth.refunded} "
-                "captured and not yet refunded"
-            )
-        return
-    if auth.status != AuthStatus.HELD.value:
-        raise InvalidRequestError(f"authorization is {auth.status}, not held")
-    if kind is OperationKind.CAPTURE and amount is not None and amount.amount > auth.held:
-        raise InvalidRequestError(
-            f"capture of {amount.amount} exceeds the hold of {auth.held}; increment first"
-        )
-
-
-def _apply(
-    postings: Postings, session: Session, op: Operation, auth: Authorization, outcome: Outcome
-) -> str | None:
-    """Move the authorization and the ledger to reflect the outcome. Returns a new debt id."""
-    kind = OperationKind(op.kind)
-    if kind is OperationKind.AUTHORIZE:
-        if outcome.approved:
-            auth.processor_ref = outcome.authorization_ref
-            auth.held = op.amount
-            auth.status = AuthStatus.HELD.value
-            postings.hold(auth, op.id, op.amount)
-        else:
-            auth.status = AuthStatus.DECLINED.value
-            auth.decline_code = outcome.decline_code.value if outcome.decline_code else None
-        return None
-    if kind is OperationKind.INCREMENT:
-        if outcome.approved:
-            auth.held += op.amount
-            postings.hold(auth, op.id, op.amount)
-        return None
-    if kind is OperationKind.CAPTURE:
-        if outcome.approved:
-            auth.captured = op.amount
-            auth.status = AuthStatus.CAPTURED.value
-            postings.capture(auth, op.id, op.amount)
-            if auth.purpose == Purpose.DEBT_RETRY.value:
-                mark_repaid(session, auth.reference, auth.id)
-            return None
-        auth.decline_code = outcome.decline_code.value if outcome.decline_code else None
-        if not op.goods_taken:
-            return None
-        postings.void(auth, op.id, code="capture_failed")
-        auth.status = AuthStatus.CAPTURE_FAILED.value
-        debt = new_debt(
-            session,
-            auth.customer_ref,
-            auth.id,
-            Money(op.amount, op.currency),
-            f"capture declined: {auth.decline_code}",
-        )
-        session.flush()
-        postings.debt(auth, debt.id, op.amount)
-        return debt.id
-    if kind is OperationKind.VOID:
-        # A hold the processor no longer has (expired there) is released here too.
-        if outcome.approved or outcome.decline_code is DeclineCode.AUTHORIZATION_NOT_ACTIVE:
-            postings.void(auth, op.id)
-            auth.status = AuthStatus.VOIDED.value
-        return None
-    if outcome.approved:  # refund
-        auth.refunded += op.amount
-        postings.refund(auth, op.id, op.amount)
-    return None
-
-
-def _result(op: Operation, auth: Authorization, debt_id: str | None = None) -> OperationResult:
-    return OperationResult(
-        kind=op.kind,
-        approved=op.status == OpStatus.SUCCEEDED.value,
-        decline_code=op.decline_code,
-        message=op.message,
-        authorization=_view(auth),
-        debt_id=debt_id,
-    )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facepay.db.engine import make_engine, make_session_factory
 from facepay.keys.store import ServerKeys, load_keys
+from facepay.payment_services import PaymentServices, build_payment_services
 from facepay.settings import Settings
 
 
@@ -31,5 +32,11 @@ class Platform:
         """Loaded on first use: commands that need no keys must not demand them."""
         return load_keys(self.settings.keys_dir)
 
+    @cached_property
+    def payments(self) -> PaymentServices:
+        return build_payment_services(self.settings, self.keys.signing_key)
+
     def close(self) -> None:
+        if "payments" in self.__dict__:
+            self.payments.close()
         self.engine.dispose()

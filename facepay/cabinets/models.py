@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from facepay.db.base import Base, created_column, id_column
@@ -22,8 +22,41 @@ class Cabinet(Base):
     provisioned_at: Mapped[datetime | None]
     hold_amount: Mapped[int]  # minor units, authorised when the door unlocks
     currency: Mapped[str] = mapped_column(String(3))
+    online: Mapped[bool] = mapped_column(default=False)
     last_seen_at: Mapped[datetime | None]
+    last_telemetry: Mapped[str | None] = mapped_column(Text)  # the latest report, JSON
     created_at: Mapped[datetime] = created_column()
+
+
+class ProvisioningCode(Base):
+    """A one-time code an installer types into `cabinet-runtime provision`.
+
+    Only its SHA-256 is stored; redeeming it is a single conditional UPDATE, so
+    two devices racing with one code cannot both register.
+    """
+
+    __tablename__ = "cabinet_provisioning_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cabinet_id: Mapped[str] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_column()
+
+
+class CabinetOutboxMessage(Base):
+    """A server→cabinet message that must arrive (e.g. session_settled).
+
+    Kept until the cabinet acknowledges its id; resent on every reconnect.
+    """
+
+    __tablename__ = "cabinet_outbox"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the message id
+    cabinet_id: Mapped[str] = mapped_column(ForeignKey("cabinets.id"), index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = created_column()
+    acked_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Planogram(Base):

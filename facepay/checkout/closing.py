@@ -1,0 +1,163 @@
+"""session_closed → priced basket → capture → stock → receipt → session_settled.
+
+Closing and settling are separate. The close (basket lines, state) is durable
+before the cabinet's message is acknowledged. Settling charges through
+payments (its own transactions, idempotent keys per session and step), then
+records stock, receipt and the ``session_settled`` message in one transaction.
+If it fails midway (processor down, crash) ``settle_unsettled`` finishes it;
+repeating it never charges twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cabinet_runtime.protocol import SessionClosed, SessionSettled
+from facepay.cabinets import link
+from facepay.catalog.models import Product
+from facepay.checkout.basket import PricedBasket, PricedLine, price_basket, take_from_stock
+from facepay.checkout.charging import settle_payment
+from facepay.checkout.models import PurchaseSession, SessionLine
+from facepay.checkout.receipts import issue_receipt
+from facepay.customers.models import PhoneLink
+from facepay.db.base import utcnow
+from facepay.notifications import DEFAULT_PROVIDER
+from facepay.platform import Platform
+from payments.money import Money
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[bytes], None]
+
+
+def close_session(
+    platform: Platform, cabinet_id: str, message: SessionClosed, publish: Publish
+) -> None:
+    with platform.sessions.begin() as session:
+        purchase = session.scalar(
+            select(PurchaseSession)
+            .where(
+                PurchaseSession.cabinet_id == cabinet_id,
+                PurchaseSession.cabinet_session_id == message.session_id,
+            )
+            .with_for_update()
+        )
+        if purchase is None:
+            log.warning("cabinet %s closed unknown session %s", cabinet_id, message.session_id)
+            return
+        if purchase.state != "unlocked":
+            return  # a duplicate close, or a session that never unlocked
+        basket = price_basket(session, purchase.currency, message.lines)
+        for line in basket.lines:
+            session.add(
+                SessionLine(
+                    session_id=purchase.id,
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    confidence=line.confidence,
+                )
+            )
+        purchase.state = "closed"
+        purchase.close_message_id = message.id
+        purchase.closed_at = utcnow()
+        # Low-confidence baskets are charged at the recognised amount and reviewed by staff.
+        purchase.review_required = message.review or bool(basket.unknown_skus)
+        purchase_id = purchase.id
+    try:
+        settle(platform, purchase_id, publish)
+    except Exception:  # the close is safe; settle_unsettled finishes the rest
+        log.exception("settling session %s failed; it will be retried", purchase_id)
+
+
+def _basket_of(session: Session, purchase: PurchaseSession) -> PricedBasket:
+    lines = session.scalars(
+        select(SessionLine).where(SessionLine.session_id == purchase.id).order_by(SessionLine.sku)
+    ).all()
+    priced = []
+    for line in lines:
+        product = session.get(Product, line.sku)
+        name = product.name if product else line.sku
+        priced.append(PricedLine(line.sku, name, line.quantity, line.unit_price, line.confidence))
+    return PricedBasket(tuple(priced), purchase.currency, ())
+
+
+def settle(platform: Platform, purchase_id: str, publish: Publish) -> None:
+    with platform.sessions() as session:
+        purchase = session.get(PurchaseSession, purchase_id)
+        if purchase is None or purchase.state != "closed":
+            return
+        basket = _basket_of(session, purchase)
+        customer_id, authorization_id = purchase.customer_id, purchase.authorization_ref
+    assert customer_id is not None and authorization_id is not None  # a closed session was held
+    settlement = settle_payment(
+        platform, purchase_id, customer_id, authorization_id, Money(basket.total, basket.currency)
+    )
+    with platform.sessions.begin() as session:
+        purchase = session.get(PurchaseSession, purchase_id, with_for_update=True)
+        if purchase is None or purchase.state != "closed":
+            return  # settled meanwhile by another run
+        purchase.captured_amount = settlement.captured
+        take_from_stock(session, purchase.cabinet_id, basket)
+        receipt = issue_receipt(session, purchase, basket.total)
+        purchase.state = "settled"
+        purchase.settled_at = utcnow()
+        _notify(session, platform, purchase, receipt.id, basket)
+        payload = link.enqueue(
+            session,
+            purchase.cabinet_id,
+            SessionSettled(
+                session_id=purchase.cabinet_session_id,
+                receipt_id=receipt.id,
+                amount_minor=basket.total,
+                currency=purchase.currency,
+            ),
+        )
+    publish(payload)
+
+
+def receipt_url(platform: Platform, receipt_id: str) -> str:
+    return f"{platform.settings.effective_public_url.rstrip('/')}/r/{receipt_id}"
+
+
+def _notify(
+    session: Session,
+    platform: Platform,
+    purchase: PurchaseSession,
+    receipt_id: str,
+    basket: PricedBasket,
+) -> None:
+    phone = session.scalar(
+        select(PhoneLink.phone_e164).where(
+            PhoneLink.customer_id == purchase.customer_id, PhoneLink.verified_at.is_not(None)
+        )
+    )
+    if phone is None:
+        return
+    items = ", ".join(f"{line.name} x{line.quantity}" for line in basket.lines) or "nothing"
+    body = (
+        f"FacePay receipt: {items}. Total {Money(basket.total, basket.currency)}. "
+        f"{receipt_url(platform, receipt_id)}"
+    )
+    DEFAULT_PROVIDER.send(session, recipient=phone, kind="receipt", body=body)
+
+
+def settle_unsettled(platform: Platform, publish_to: Callable[[str, bytes], None]) -> int:
+    """Finish sessions whose close was recorded but whose settlement did not complete."""
+    with platform.sessions() as session:
+        pending = session.execute(
+            select(PurchaseSession.id, PurchaseSession.cabinet_id).where(
+                PurchaseSession.state == "closed"
+            )
+        ).all()
+    for purchase_id, cabinet_id in pending:
+        try:
+            settle(platform, purchase_id, functools.partial(publish_to, cabinet_id))
+        except Exception:
+            log.exception("settling session %s failed again", purchase_id)
+    return len(pending)

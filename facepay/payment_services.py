@@ -1,0 +1,97 @@
+"""The payments library wired for this server: processors, stores and services.
+
+The embedded default processor is the sandbox card network, mounted in-process
+by the API at ``SANDBOX_MOUNT`` and reached over HTTP like a real network. Its
+token-requestor credentials and the key that encrypts token credentials are
+derived from the server's signing key, so embedded defaults need no setup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Engine
+
+from facepay.settings import Settings
+from payments.authorizations.reconcile import Reconciler
+from payments.authorizations.service import AuthorizationService
+from payments.db import create_payments_engine
+from payments.debt import DebtService
+from payments.methods import CredentialCipher, PaymentMethodStore
+from payments.processor import Processor
+from payments.processors.sandbox import SandboxProcessor
+from payments.sandbox.config import SandboxConfig, TokenRequestor
+
+SANDBOX_MOUNT = "/sandbox-network"
+TOKEN_REQUESTOR_ID = "facepay"  # noqa: S105 - an identifier, not a secret
+MERCHANT_ID = "facepay-cabinets"
+
+
+def _derive(key: Ed25519PrivateKey, purpose: str) -> bytes:
+    seed = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(seed)
+
+
+def sandbox_config(settings: Settings, signing_key: Ed25519PrivateKey) -> SandboxConfig:
+    base = settings.effective_public_url.rstrip("/")
+    return SandboxConfig(
+        requestors=(
+            TokenRequestor(
+                requestor_id=TOKEN_REQUESTOR_ID,
+                api_key=_derive(signing_key, "facepay/sandbox-requestor/v1").hex(),
+            ),
+        ),
+        public_url=base + SANDBOX_MOUNT,
+    )
+
+
+@dataclass
+class PaymentServices:
+    engine: Engine
+    processors: dict[str, Processor]
+    methods: PaymentMethodStore
+    authorizations: AuthorizationService
+    debts: DebtService
+    reconciler: Reconciler
+
+    def close(self) -> None:
+        for processor in self.processors.values():
+            close = getattr(processor, "close", None)
+            if close is not None:
+                close()
+        self.engine.dispose()
+
+
+def build_payment_services(settings: Settings, signing_key: Ed25519PrivateKey) -> PaymentServices:
+    # Payments opens its own transactions (BEGIN IMMEDIATE on SQLite), so it gets
+    # its own engine on the same database rather than the server's.
+    engine = create_payments_engine(
+        settings.effective_database_url.render_as_string(hide_password=False)
+    )
+    config = sandbox_config(settings, signing_key)
+    requestor = config.requestors[0]
+    processors: dict[str, Processor] = {
+        "sandbox": SandboxProcessor(
+            base_url=settings.effective_public_url.rstrip("/") + SANDBOX_MOUNT,
+            requestor_id=requestor.requestor_id,
+            api_key=requestor.api_key,
+            merchant_id=MERCHANT_ID,
+        )
+    }
+    methods = PaymentMethodStore(
+        engine, CredentialCipher(_derive(signing_key, "facepay/payment-credentials/v1"))
+    )
+    authorizations = AuthorizationService(engine, processors, methods)
+    return PaymentServices(
+        engine=engine,
+        processors=processors,
+        methods=methods,
+        authorizations=authorizations,
+        debts=DebtService(engine, authorizations),
+        reconciler=Reconciler(authorizations),
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -46,8 +47,9 @@ class Sandbox:
         return f"{self.url}/partner/v1"
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
+@contextmanager
+def serving_partner_sandbox() -> Iterator[Sandbox]:
+    """The sandbox network with its partner API, under uvicorn on a free port."""
     config = SandboxConfig(
         requestors=(TokenRequestor("facepay", api_key="facepay-network-key-0123456789"),),
         admin_key=ADMIN_KEY,
@@ -65,12 +67,20 @@ def sandbox() -> Iterator[Sandbox]:
         assert time.monotonic() < deadline, "sandbox did not start"
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield Sandbox(f"http://127.0.0.1:{port}", network)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield Sandbox(f"http://127.0.0.1:{port}", network)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
-def _processor(
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with serving_partner_sandbox() as running:
+        yield running
+
+
+def partner_processor(
     sandbox: Sandbox,
     *,
     keyring: Keyring | None = None,
@@ -88,9 +98,23 @@ def _processor(
     return PartnerProcessor(config, transport=transport, clock=clock)
 
 
+def link_partner_card(
+    sandbox: Sandbox, processor: PartnerProcessor, pan: str = VISA
+) -> PaymentMethod:
+    """The customer confirms the card on the partner's own page (never a FacePay handler)."""
+    session = processor.begin_link(
+        customer_ref="cust-1", return_url="https://facepay.test/linked", idempotency_key="link"
+    )
+    assert session.redirect_url is not None
+    form = {"pan": pan, "exp_month": "12", "exp_year": "2031", "cvc": "123"}
+    page = httpx.post(session.redirect_url, data=form)
+    assert page.status_code == 303, page.text
+    return processor.complete_link(setup_ref=session.setup_ref, idempotency_key="done")
+
+
 @pytest.fixture(scope="module")
 def processor(sandbox: Sandbox) -> Iterator[PartnerProcessor]:
-    proc = _processor(sandbox)
+    proc = partner_processor(sandbox)
     yield proc
     proc.close()
 
@@ -107,17 +131,12 @@ def _usd(cents: int) -> Money:
 
 
 def _link(sandbox: Sandbox, processor: PartnerProcessor, pan: str = VISA) -> PaymentMethod:
-    session = processor.begin_link(
-        customer_ref="cust-1", return_url="https://facepay.test/linked", idempotency_key=_key("l")
+    pending = processor.begin_link(
+        customer_ref="cust-0", return_url="https://facepay.test/linked", idempotency_key="l"
     )
-    assert session.redirect_url is not None
     with pytest.raises(LinkNotCompletedError):
-        processor.complete_link(setup_ref=session.setup_ref, idempotency_key=_key("c"))
-    # The customer confirms the card on the partner's own page (never a FacePay handler).
-    form = {"pan": pan, "exp_month": "12", "exp_year": "2031", "cvc": "123"}
-    page = httpx.post(session.redirect_url, data=form)
-    assert page.status_code == 303, page.text
-    return processor.complete_link(setup_ref=session.setup_ref, idempotency_key=_key("c"))
+        processor.complete_link(setup_ref=pending.setup_ref, idempotency_key="c")
+    return link_partner_card(sandbox, processor, pan)
 
 
 def _hold(processor: PartnerProcessor, method: PaymentMethod, cents: int) -> str:
@@ -188,7 +207,7 @@ def test_timeout_is_unknown_then_query_finds_the_hold(
     sandbox: Sandbox, processor: PartnerProcessor
 ) -> None:
     method = _link(sandbox, processor, "4000000000000119")
-    impatient = _processor(sandbox, timeout=0.5)
+    impatient = partner_processor(sandbox, timeout=0.5)
     key = _key("h")
     with pytest.raises(UnknownOutcomeError):
         impatient.authorize(
@@ -323,7 +342,7 @@ def test_tampered_request_is_refused_and_changes_nothing(
 ) -> None:
     method = _link(sandbox, processor)
     ref = _hold(processor, method, 1000)
-    tampering = _processor(sandbox, transport=_Tamper(request=True))
+    tampering = partner_processor(sandbox, transport=_Tamper(request=True))
     key = _key("c")
     with pytest.raises(ProcessorError, match="refused our signature"):
         tampering.capture(authorization_ref=ref, amount=_usd(400), idempotency_key=key)
@@ -334,7 +353,7 @@ def test_tampered_request_is_refused_and_changes_nothing(
 def test_tampered_response_is_not_believed(sandbox: Sandbox, processor: PartnerProcessor) -> None:
     method = _link(sandbox, processor)
     ref = _hold(processor, method, 1000)
-    tampering = _processor(sandbox, transport=_Tamper(response=True))
+    tampering = partner_processor(sandbox, transport=_Tamper(response=True))
     key = _key("c")
     with pytest.raises(UnknownOutcomeError, match="failed authentication"):
         tampering.capture(authorization_ref=ref, amount=_usd(400), idempotency_key=key)
@@ -351,7 +370,7 @@ def test_response_signed_with_unknown_key_is_not_believed(
     method = _link(sandbox, processor)
     ref = _hold(processor, method, 1000)
     # Knows only the old key: can sign, but cannot verify the partner's new-key answers.
-    outdated = _processor(sandbox, keyring=Keyring([OLD_KEY], OLD_KEY.key_id))
+    outdated = partner_processor(sandbox, keyring=Keyring([OLD_KEY], OLD_KEY.key_id))
     with pytest.raises(UnknownOutcomeError, match="unknown key id"):
         outdated.void(authorization_ref=ref, idempotency_key=_key("v"))
     outdated.close()
@@ -363,7 +382,7 @@ def test_stale_or_future_requests_are_refused(
 ) -> None:
     method = _link(sandbox, processor)
     ref = _hold(processor, method, 1000)
-    skewed = _processor(sandbox, clock=lambda: datetime.now(UTC) + offset)
+    skewed = partner_processor(sandbox, clock=lambda: datetime.now(UTC) + offset)
     key = _key("v")
     with pytest.raises(ProcessorError, match="refused our signature"):
         skewed.void(authorization_ref=ref, idempotency_key=key)
@@ -373,7 +392,9 @@ def test_stale_or_future_requests_are_refused(
 
 def test_unknown_signing_key_is_refused(sandbox: Sandbox, processor: PartnerProcessor) -> None:
     stranger_key = PartnerKey.generate("stranger")
-    stranger = _processor(sandbox, keyring=Keyring([stranger_key, NEW_KEY], stranger_key.key_id))
+    stranger = partner_processor(
+        sandbox, keyring=Keyring([stranger_key, NEW_KEY], stranger_key.key_id)
+    )
     with pytest.raises(ProcessorError, match="refused our signature"):
         stranger.query_operation(kind=OperationKind.VOID, idempotency_key="anything")
     stranger.close()
@@ -390,7 +411,7 @@ def test_replayed_request_is_refused(sandbox: Sandbox, processor: PartnerProcess
             recorded.append(request)
             return super().handle_request(request)
 
-    recording = _processor(sandbox, transport=Recorder())
+    recording = partner_processor(sandbox, transport=Recorder())
     recording.capture(authorization_ref=ref, amount=_usd(300), idempotency_key=_key("c"))
     recording.close()
     original = recorded[-1]
@@ -402,7 +423,7 @@ def test_replayed_request_is_refused(sandbox: Sandbox, processor: PartnerProcess
 def test_key_rotation_server_accepts_old_and_new_signing_keys(
     sandbox: Sandbox, processor: PartnerProcessor
 ) -> None:
-    rotated = _processor(sandbox, keyring=Keyring([OLD_KEY, NEW_KEY], NEW_KEY.key_id))
+    rotated = partner_processor(sandbox, keyring=Keyring([OLD_KEY, NEW_KEY], NEW_KEY.key_id))
     method = _link(sandbox, processor)
     ref = _hold(rotated, method, 800)
     assert processor.void(authorization_ref=ref, idempotency_key=_key("v")).approved

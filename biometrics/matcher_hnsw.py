@@ -14,6 +14,7 @@ live id map. Not thread-safe on its own: the cohort holds the lock.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -29,11 +30,11 @@ Matrix = npt.NDArray[np.float32]
 class HnswParams:
     """Graph parameters, chosen with benchmarks/biometrics.py (see docs/biometrics.md)."""
 
-    m: int = 16
-    ef_construction: int = 128
-    ef_search: int = 64
+    m: int = 24
+    ef_construction: int = 160
+    ef_search: int = 96
     seed: int = 100
-    build_threads: int = 1  # the cohort lock serialises writes; a bulk load may use more
+    bulk_threads: int = 0  # threads for a batch of >= 1000 (0: all cores); single adds use one
 
 
 class HnswIndex:
@@ -72,7 +73,9 @@ class HnswIndex:
     def upsert(self, ids: Sequence[str], vectors: Matrix, threads: int | None = None) -> None:
         updates = [i for i, s in enumerate(ids) if s in self._label_of]
         fresh = [i for i, s in enumerate(ids) if s not in self._label_of]
-        num_threads = threads or self.params.build_threads
+        num_threads = threads or (
+            (self.params.bulk_threads or os.cpu_count() or 1) if len(ids) >= 1000 else 1
+        )
         if updates:
             labels = np.array([self._label_of[ids[i]] for i in updates], dtype=np.int64)
             self._index.add_items(vectors[updates], labels, num_threads=num_threads)

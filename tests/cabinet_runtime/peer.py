@@ -62,6 +62,7 @@ class ProtocolPeer:
         self.codes: dict[str, str] = {}  # one-time code -> cabinet id
         self.deliveries: list[Delivery] = []
         self.acked: set[str] = set()
+        self._seen: set[str] = set()
         self.connection_times: list[float] = []
         self.auth_failures: list[str] = []
         self._ws_server: Server | None = None
@@ -141,7 +142,15 @@ class ProtocolPeer:
         return Counter(d.message.id for d in self.deliveries)
 
     def messages_of(self, kind: type[Any]) -> list[Any]:
-        return [d.message for d in self.deliveries if isinstance(d.message, kind)]
+        """Messages of a kind, each once: like the server, the peer dedupes by message id."""
+        seen: set[str] = set()
+        found = []
+        for delivery in self.deliveries:
+            if delivery.message.id not in seen:
+                seen.add(delivery.message.id)
+                if isinstance(delivery.message, kind):
+                    found.append(delivery.message)
+        return found
 
     async def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -170,13 +179,15 @@ class ProtocolPeer:
             count = 0
             async for raw in ws:
                 message = p.decode_from_cabinet(raw)
+                duplicate = message.id in self._seen
+                self._seen.add(message.id)
                 self.deliveries.append(Delivery(message, time.monotonic(), number))
                 count += 1
                 if isinstance(message, p.Ack):
                     self.acked.add(message.ack_id)
                 elif self.behaviour.ack:
                     await self._ack(ws, message.id)
-                if self.behaviour.on_message is not None:
+                if self.behaviour.on_message is not None and not duplicate:
                     for reply in self.behaviour.on_message(message):
                         await ws.send(p.encode(reply))
                 self._changed.set()

@@ -32,7 +32,7 @@ def _toml(state_dir: Path) -> str:
         "[link]",
         "backoff_initial_s = 0.05",
         "backoff_max_s = 0.3",
-        "resend_after_s = 1.0",
+        "resend_after_s = 3.0",
         "[session]",
         "tick_s = 0.05",
         "unlock_s = 20.0",

@@ -13,6 +13,9 @@ from api.cabinets import provision_cabinet
 from api.gateway import cabinet_gateway
 from api.health import healthz, readyz
 from api.problems import EXCEPTION_HANDLERS
+from api.receipts import receipt_json, receipt_page
+from api.recovery import recovery
+from api.sandbox_mount import sandbox_network
 from facepay.platform import Platform
 from facepay.settings import Settings, load_settings
 
@@ -31,7 +34,16 @@ def channels_backend(settings: Settings) -> ChannelsBackend:
 
 def create_app(platform: Platform) -> Litestar:
     return Litestar(
-        route_handlers=[healthz, readyz, provision_cabinet, cabinet_gateway],
+        route_handlers=[
+            healthz,
+            readyz,
+            provision_cabinet,
+            cabinet_gateway,
+            sandbox_network(platform),
+            receipt_page,
+            receipt_json,
+        ],
+        lifespan=[recovery],
         state=State({"platform": platform}),
         plugins=[
             ChannelsPlugin(

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -90,3 +90,37 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
             client.delete(key)
     finally:
         client.close()
+
+
+@pytest.fixture
+def live_platform(tmp_path: Path, database_url: str) -> Iterator[Any]:
+    """A migrated database with keys, whose public URL is the live server's address."""
+    from live_server import free_port
+
+    from facepay.db.migrate import upgrade
+    from facepay.keys.store import init_keys
+    from facepay.platform import Platform
+    from facepay.settings import Settings
+
+    port = free_port()
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=database_url, port=port, host="127.0.0.1"
+    )
+    init_keys(settings.keys_dir)
+    platform = Platform(settings)
+    upgrade(platform.engine)
+    yield platform
+    platform.close()
+
+
+@pytest.fixture
+def live_server(live_platform: Any) -> Iterator[Any]:
+    """The whole API, sandbox card network included, under uvicorn on a free port."""
+    from live_server import LiveServer
+
+    from api.app import create_app
+
+    server = LiveServer(create_app(live_platform), live_platform.settings.port)
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,129 @@
+"""The money side of a visit, through the sandbox network mounted in the real server."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from facepay.checkout.charging import (
+    CARD_DECLINED,
+    NO_CARD,
+    OPEN_DEBT,
+    place_hold,
+    settle_payment,
+)
+from facepay.customers.models import Customer
+from facepay.platform import Platform
+from payments.debt import Debt
+from payments.ledger.verify import verify_ledger
+from payments.money import Money
+
+APPROVE = "4242424242424242"
+DO_NOT_HONOR = "4000000000000002"
+LIMIT_5000 = "4000000000003410"
+
+
+def link_card(platform: Platform, customer_id: str, pan: str) -> str:
+    """What the customer does on the network's hosted page, then the token is stored."""
+    processor = platform.payments.processors["sandbox"]
+    link = processor.begin_link(
+        customer_ref=customer_id,
+        return_url="http://127.0.0.1/linked",
+        idempotency_key=uuid.uuid4().hex,
+    )
+    assert link.redirect_url is not None
+    page = httpx.get(link.redirect_url)
+    assert page.status_code == 200
+    assert "<form" in page.text
+    done = httpx.post(
+        link.redirect_url,
+        data={"pan": pan, "exp_month": "12", "exp_year": "2031", "cvc": "123"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    method = processor.complete_link(setup_ref=link.setup_ref, idempotency_key=uuid.uuid4().hex)
+    assert method.token_ref != pan
+    return platform.payments.methods.save(customer_id, method)
+
+
+def new_customer(platform: Platform) -> str:
+    with platform.sessions.begin() as session:
+        customer = Customer(display_name="test")
+        session.add(customer)
+        session.flush()
+        return customer.id
+
+
+@pytest.fixture
+def shop(live_platform: Platform, live_server: Any) -> Platform:
+    return live_platform
+
+
+def _balanced(platform: Platform) -> bool:
+    return verify_ledger(platform.payments.engine).ok
+
+
+def test_hold_then_partial_capture_releases_the_rest(shop: Platform) -> None:
+    customer = new_customer(shop)
+    link_card(shop, customer, APPROVE)
+    hold = place_hold(shop, "p1", customer, "cab-1", Money(30000, "KRW"))
+    assert hold.refusal is None
+    assert hold.held == 30000
+    assert hold.authorization_id is not None
+    settled = settle_payment(shop, "p1", customer, hold.authorization_id, Money(4500, "KRW"))
+    assert (settled.captured, settled.debt) == (4500, 0)
+    again = settle_payment(shop, "p1", customer, hold.authorization_id, Money(4500, "KRW"))
+    assert again == settled, "a repeated settlement is the same settlement"
+    view = shop.payments.authorizations.get(hold.authorization_id)
+    assert view.captured == 4500
+    assert _balanced(shop)
+
+
+def test_nothing_taken_voids_the_hold(shop: Platform) -> None:
+    customer = new_customer(shop)
+    link_card(shop, customer, APPROVE)
+    hold = place_hold(shop, "p2", customer, "cab-1", Money(30000, "KRW"))
+    assert hold.authorization_id is not None
+    settled = settle_payment(shop, "p2", customer, hold.authorization_id, Money(0, "KRW"))
+    assert (settled.captured, settled.debt) == (0, 0)
+    assert shop.payments.authorizations.get(hold.authorization_id).captured == 0
+    assert _balanced(shop)
+
+
+def test_basket_above_the_hold_is_incremented(shop: Platform) -> None:
+    customer = new_customer(shop)
+    link_card(shop, customer, APPROVE)
+    hold = place_hold(shop, "p3", customer, "cab-1", Money(10000, "KRW"))
+    assert hold.authorization_id is not None
+    settled = settle_payment(shop, "p3", customer, hold.authorization_id, Money(13500, "KRW"))
+    assert (settled.captured, settled.debt) == (13500, 0)
+    assert _balanced(shop)
+
+
+def test_no_card_and_declined_card_refuse_the_visit(shop: Platform) -> None:
+    nobody = new_customer(shop)
+    assert place_hold(shop, "p4", nobody, "cab-1", Money(1000, "KRW")).refusal == NO_CARD
+    declined = new_customer(shop)
+    link_card(shop, declined, DO_NOT_HONOR)
+    assert place_hold(shop, "p5", declined, "cab-1", Money(1000, "KRW")).refusal == CARD_DECLINED
+
+
+def test_unpayable_rest_becomes_debt_that_blocks_the_next_visit(shop: Platform) -> None:
+    customer = new_customer(shop)
+    link_card(shop, customer, LIMIT_5000)
+    hold = place_hold(shop, "p6", customer, "cab-1", Money(3000, "KRW"))
+    assert hold.authorization_id is not None
+    settled = settle_payment(shop, "p6", customer, hold.authorization_id, Money(8000, "KRW"))
+    assert settled.captured == 3000
+    assert settled.debt == 5000
+    again = settle_payment(shop, "p6", customer, hold.authorization_id, Money(8000, "KRW"))
+    assert again == settled
+    with shop.payments.engine.connect() as connection:
+        debts = connection.execute(select(Debt.amount).where(Debt.customer_ref == customer)).all()
+    assert [d.amount for d in debts] == [5000]
+    assert place_hold(shop, "p7", customer, "cab-1", Money(1000, "KRW")).refusal == OPEN_DEBT
+    assert _balanced(shop)

@@ -78,6 +78,12 @@ class Cabinet:
             assert time.monotonic() < deadline, f"stuck in {self.runtime.machine.state}"
             await asyncio.sleep(0.05)
 
+    async def until(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, "condition not reached"
+            await asyncio.sleep(0.05)
+
     async def show_qr(self) -> None:
         await self.do(self.rig.front.play, [encode_qr(TOKEN)])
 
@@ -136,7 +142,7 @@ async def test_a_qr_purchase_end_to_end(cabinet: Cabinet) -> None:
     await cabinet.show_qr()
     await cabinet.wait_state(SessionState.UNLOCKED)
     await cabinet.hide_qr()
-    assert world.lock.unlock_count == 1
+    await cabinet.until(lambda: world.lock.unlock_count == 1)  # state is saved before the bolt
     assert await cabinet.do(world.door.open)
     await asyncio.sleep(0.3)
     await cabinet.do(world.take, "A1", 2)
@@ -197,7 +203,7 @@ async def test_forged_expired_wrong_cabinet_and_replayed_commands_do_not_unlock(
     genuine = peer.sign(valid)
     await peer.send(genuine)
     await cabinet.wait_state(SessionState.UNLOCKED)
-    assert lock.unlock_count == 1  # the same path does unlock for a genuine command
+    await cabinet.until(lambda: lock.unlock_count == 1)  # the same path unlocks when genuine
     await peer.send(p.SignedCommand(body=genuine.body, signature=genuine.signature))
     await peer.wait_for(lambda: "command_replayed" in _errors(peer))
     assert lock.unlock_count == 1
@@ -260,3 +266,39 @@ async def test_forced_door_is_reported_and_a_signed_clear_releases_the_lockout(
             t.state == "idle" and t.lockout_reason is None for t in peer.messages_of(p.Telemetry)
         )
     )
+
+
+async def test_a_face_in_front_of_the_camera_sends_only_an_embedding(tmp_path: Path) -> None:
+    from test_identification import _framed, _read
+
+    from biometrics.model_pack import default_pack_dir
+    from cabinet_runtime.runtime import build_identifier
+
+    peer = ProtocolPeer()
+    await peer.start()
+    state = tmp_path / "state"
+    provision_device(peer, state, CABINET_ID)
+    config_path = tmp_path / "cabinet.toml"
+    config_path.write_text(_toml(state).replace("faces = false", "faces = true"))
+    config = load_config(config_path)
+    rig = make_rig(tmp_path)
+    face = _framed(_read(default_pack_dir() / "yaoming.jpg"))
+    rig.front.play([face])
+    identifier = await asyncio.to_thread(build_identifier, config)
+    runtime = CabinetRuntime(config, hardware=rig.hardware, identifier=identifier)
+    task = asyncio.create_task(runtime.run())
+    try:
+        await peer.wait_for(lambda: bool(peer.messages_of(p.Identify)), timeout_s=60)
+    finally:
+        runtime.stop()
+        await asyncio.wait_for(task, 20)
+        await peer.stop()
+    identify = peer.messages_of(p.Identify)[0]
+    assert identify.qr_token is None
+    assert identify.embedding is not None
+    assert len(identify.embedding) == p.EMBEDDING_BYTES
+    assert identify.quality is not None
+    assert identify.quality.passed
+    assert identify.liveness is not None
+    assert identify.liveness.frames == config.identification.frames_required
+    assert not identify.liveness.passed  # this cabinet has no depth camera: no liveness claim

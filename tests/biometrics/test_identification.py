@@ -53,7 +53,9 @@ def gallery(engine: FaceEngine) -> Gallery:
     for identity in dict.fromkeys(enrolled.identities):
         template = enrolled.embeddings[ids == identity].mean(axis=0)
         matcher.add(SITE, identity, template, pack_id=engine.pack_id)
-    return Gallery(matcher, players, enrolled, probes, others, yao, default_table(engine.pack_id))
+    widths = {s.identity: s.face.width for s in [*other_sources, *players]}
+    table = default_table(engine.pack_id)
+    return Gallery(matcher, players, enrolled, probes, others, yao, table, widths)
 
 
 def test_players_photo_has_22_people(gallery: Gallery) -> None:

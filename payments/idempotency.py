@@ -78,30 +78,90 @@ class IdempotencyStore:
         result_type: type[T],
     ) -> T:
         """Run ``fn`` once for (scope, key); repeats get the stored result."""
-        if not key or len(key) > MAX_KEY_LENGTH:
-            raise InvalidRequestError(f"idempotency key must be 1-{MAX_KEY_LENGTH} characters")
         digest = request_hash(params)
         deadline = time.monotonic() + self.wait_timeout
         while True:
-            stored = self._claim_or_get(scope, key, digest)
+            try:
+                with write_transaction(self.engine) as session:
+                    stored = self.claim(session, scope, key, digest)
+            except IntegrityError:
+                continue  # a concurrent caller inserted the key first (PostgreSQL)
             if stored is None:
                 break  # we own the claim
-            if stored.request_hash != digest:
-                raise IdempotencyConflictError(
-                    f"idempotency key {key!r} was used with different parameters"
-                )
             if stored.status == RecordStatus.COMPLETED and stored.response is not None:
                 return msgspec.json.decode(stored.response, type=result_type)
-            if time.monotonic() > deadline:
-                raise IdempotencyInProgressError(f"a call with key {key!r} is still running")
-            time.sleep(self.poll_interval)
+            self.wait(key, deadline)
         try:
             result = fn()
         except BaseException:
-            self._release(scope, key)
+            with write_transaction(self.engine) as session:
+                self.release(session, scope, key)
             raise
-        self._complete(scope, key, msgspec.json.encode(result))
+        with write_transaction(self.engine) as session:
+            self.complete(session, scope, key, result)
         return result
+
+    # The steps of ``run``, for callers that fold them into their own transactions.
+
+    def claim(
+        self, session: Session, scope: str, key: str, digest: str
+    ) -> IdempotencyRecord | None:
+        """Inside the caller's write transaction: ``None`` when this call now owns the key,
+        else the existing record (completed, or in progress elsewhere)."""
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise InvalidRequestError(f"idempotency key must be 1-{MAX_KEY_LENGTH} characters")
+        now = utcnow()
+        existing = session.get(IdempotencyRecord, (scope, key), populate_existing=True)
+        if existing is None:
+            session.add(
+                IdempotencyRecord(
+                    scope=scope,
+                    key=key,
+                    request_hash=digest,
+                    status=RecordStatus.IN_PROGRESS.value,
+                    response=None,
+                    claimed_at=now,
+                    expires_at=now + self.retention,
+                )
+            )
+            session.flush()
+            return None
+        if existing.request_hash != digest:
+            raise IdempotencyConflictError(
+                f"idempotency key {key!r} was used with different parameters"
+            )
+        if (
+            existing.status == RecordStatus.IN_PROGRESS.value
+            and existing.claimed_at <= now - self.lease
+            and self._take_over(session, existing, now)
+        ):
+            return None
+        return existing
+
+    def wait(self, key: str, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise IdempotencyInProgressError(f"a call with key {key!r} is still running")
+        time.sleep(self.poll_interval)
+
+    def complete(self, session: Session, scope: str, key: str, result: object) -> None:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+            .values(
+                status=RecordStatus.COMPLETED.value,
+                response=msgspec.json.encode(result),
+                expires_at=utcnow() + self.retention,
+            )
+        )
+
+    def release(self, session: Session, scope: str, key: str) -> None:
+        session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.status == RecordStatus.IN_PROGRESS.value,
+            )
+        )
 
     def purge(self, now: datetime | None = None) -> int:
         """Delete completed records past retention; returns how many were removed."""
@@ -113,37 +173,6 @@ class IdempotencyStore:
                 )
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
-
-    def _claim_or_get(self, scope: str, key: str, digest: str) -> IdempotencyRecord | None:
-        now = utcnow()
-        try:
-            with write_transaction(self.engine) as session:
-                existing = session.get(IdempotencyRecord, (scope, key))
-                if existing is None:
-                    session.add(
-                        IdempotencyRecord(
-                            scope=scope,
-                            key=key,
-                            request_hash=digest,
-                            status=RecordStatus.IN_PROGRESS.value,
-                            response=None,
-                            claimed_at=now,
-                            expires_at=now + self.retention,
-                        )
-                    )
-                    return None
-                if (
-                    existing.status == RecordStatus.IN_PROGRESS.value
-                    and existing.request_hash == digest
-                    and existing.claimed_at <= now - self.lease
-                    and self._take_over(session, existing, now)
-                ):
-                    return None
-                return existing
-        except IntegrityError:
-            # A concurrent caller inserted the same key first (PostgreSQL); look again.
-            with write_transaction(self.engine) as session:
-                return session.get(IdempotencyRecord, (scope, key))
 
     @staticmethod
     def _take_over(session: Session, record: IdempotencyRecord, now: datetime) -> bool:
@@ -158,28 +187,6 @@ class IdempotencyStore:
             .values(claimed_at=now)
         )
         return int(result.rowcount) == 1  # type: ignore[attr-defined]
-
-    def _complete(self, scope: str, key: str, response: bytes) -> None:
-        with write_transaction(self.engine) as session:
-            session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-                .values(
-                    status=RecordStatus.COMPLETED.value,
-                    response=response,
-                    expires_at=utcnow() + self.retention,
-                )
-            )
-
-    def _release(self, scope: str, key: str) -> None:
-        with write_transaction(self.engine) as session:
-            session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope,
-                    IdempotencyRecord.key == key,
-                    IdempotencyRecord.status == RecordStatus.IN_PROGRESS.value,
-                )
-            )
 
     def lookup(self, scope: str, key: str) -> IdempotencyRecord | None:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -79,6 +79,9 @@ class Operation(PaymentsBase):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20))
+    # The caller's idempotency record, completed in the same transaction as the outcome.
+    idem_scope: Mapped[str] = mapped_column(String(60), default="")
+    idem_key: Mapped[str] = mapped_column(String(200), default="")
     goods_taken: Mapped[bool] = mapped_column(default=False)
     decline_code: Mapped[str | None] = mapped_column(String(40), default=None)
     message: Mapped[str] = mapped_column(String(300), default="")

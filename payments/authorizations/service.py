@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+import msgspec
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from payments.authorizations.models import Authorization, AuthStatus, Operation, OpStatus, Purpose
@@ -41,7 +44,7 @@ from payments.errors import (
     ProcessorUnavailableError,
     UnknownOutcomeError,
 )
-from payments.idempotency import IdempotencyStore
+from payments.idempotency import IdempotencyStore, RecordStatus, request_hash
 from payments.methods import PaymentMethodStore
 from payments.money import Money
 from payments.processor import OperationKind, Outcome, Processor
@@ -121,14 +124,19 @@ class AuthorizationService:
             "reference": reference,
             "debt": for_debt,
         }
-        return self.idempotency.run(
+        return self._run(
             "hold",
             idempotency_key,
             params,
-            lambda: self._hold(
-                payment_method_id, amount, merchant_ref, idempotency_key, reference, for_debt
+            lambda session: self._start_hold(
+                session,
+                payment_method_id,
+                amount,
+                merchant_ref,
+                idempotency_key,
+                reference,
+                for_debt,
             ),
-            OperationResult,
         )
 
     def increment(
@@ -176,52 +184,80 @@ class AuthorizationService:
 
     # steps ----------------------------------------------------------------------
 
-    def _hold(
+    def _run(
         self,
+        scope: str,
+        key: str,
+        params: Mapping[str, object],
+        start: Callable[[Session], str],
+    ) -> OperationResult:
+        """Claim the caller's key and record the intent in one transaction, then execute.
+        The stored result is written in the same transaction as the outcome."""
+        idem = self.idempotency
+        digest = request_hash(params)
+        deadline = time.monotonic() + idem.wait_timeout
+        while True:
+            try:
+                with write_transaction(self.engine) as session:
+                    stored = idem.claim(session, scope, key, digest)
+                    if stored is None:
+                        op_id = start(session)
+                        op = session.get(Operation, op_id)
+                        assert op is not None
+                        op.idem_scope, op.idem_key = scope, key
+                        break
+            except IntegrityError:
+                continue  # a concurrent caller claimed the key first (PostgreSQL)
+            if stored.status == RecordStatus.COMPLETED and stored.response is not None:
+                return msgspec.json.decode(stored.response, type=OperationResult)
+            idem.wait(key, deadline)
+        return self.execute(op_id)
+
+    def _start_hold(
+        self,
+        session: Session,
         pm_id: str,
         amount: Money,
         merchant_ref: str,
         key: str,
         reference: str,
         for_debt: str | None,
-    ) -> OperationResult:
+    ) -> str:
         pkey = processor_key(OperationKind.AUTHORIZE, key)
-        with write_transaction(self.engine) as session:
-            existing = op_by_key(session, pkey)
-            if existing is None:
-                customer_ref, method = self.methods.load(session, pm_id)
-                debts = open_debts(session, customer_ref)
-                if for_debt is None and debts:
-                    raise OpenDebtError(f"customer has {len(debts)} open debt(s)")
-                if for_debt is not None and for_debt not in {d.id for d in debts}:
-                    raise InvalidRequestError(f"{for_debt} is not an open debt of the customer")
-                now = utcnow()
-                auth = Authorization(
-                    id="authz_" + secrets.token_hex(10),
-                    customer_ref=customer_ref,
-                    merchant_ref=merchant_ref,
-                    payment_method_id=pm_id,
-                    processor=method.processor,
-                    processor_ref=None,
-                    currency=amount.currency,
-                    requested=amount.amount,
-                    held=0,
-                    captured=0,
-                    refunded=0,
-                    status=AuthStatus.PENDING.value,
-                    purpose=(Purpose.DEBT_RETRY if for_debt else Purpose.PURCHASE).value,
-                    reference=for_debt or reference,
-                    decline_code=None,
-                    pending_count=0,
-                    created_at=now,
-                    updated_at=now,
-                    expires_at=now + self.hold_ttl,
-                )
-                session.add(auth)
-                session.flush()
-                existing = new_op(session, auth, OperationKind.AUTHORIZE, pkey, amount)
-            op_id = existing.id
-        return self.execute(op_id)
+        existing = op_by_key(session, pkey)
+        if existing is not None:
+            return existing.id  # a crashed earlier attempt: finish it
+        customer_ref, method = self.methods.load(session, pm_id)
+        debts = open_debts(session, customer_ref)
+        if for_debt is None and debts:
+            raise OpenDebtError(f"customer has {len(debts)} open debt(s)")
+        if for_debt is not None and for_debt not in {d.id for d in debts}:
+            raise InvalidRequestError(f"{for_debt} is not an open debt of the customer")
+        now = utcnow()
+        auth = Authorization(
+            id="authz_" + secrets.token_hex(10),
+            customer_ref=customer_ref,
+            merchant_ref=merchant_ref,
+            payment_method_id=pm_id,
+            processor=method.processor,
+            processor_ref=None,
+            currency=amount.currency,
+            requested=amount.amount,
+            held=0,
+            captured=0,
+            refunded=0,
+            status=AuthStatus.PENDING.value,
+            purpose=(Purpose.DEBT_RETRY if for_debt else Purpose.PURCHASE).value,
+            reference=for_debt or reference,
+            decline_code=None,
+            pending_count=0,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + self.hold_ttl,
+        )
+        session.add(auth)
+        session.flush()
+        return new_op(session, auth, OperationKind.AUTHORIZE, pkey, amount).id
 
     def _follow_up(
         self,
@@ -238,32 +274,30 @@ class AuthorizationService:
             "currency": amount.currency if amount else None,
             "goods": goods_taken,
         }
-        return self.idempotency.run(
+        return self._run(
             kind.value,
             key,
             params,
-            lambda: self._start_follow_up(kind, auth_id, amount, key, goods_taken),
-            OperationResult,
+            lambda session: self._start_follow_up(session, kind, auth_id, amount, key, goods_taken),
         )
 
     def _start_follow_up(
         self,
+        session: Session,
         kind: OperationKind,
         auth_id: str,
         amount: Money | None,
         key: str,
         goods_taken: bool,
-    ) -> OperationResult:
+    ) -> str:
         pkey = processor_key(kind, key)
-        with write_transaction(self.engine) as session:
-            op = op_by_key(session, pkey)
-            if op is None:
-                auth = lock_auth(session, auth_id)
-                check_follow_up(session, auth, kind, amount)
-                op = new_op(session, auth, kind, pkey, amount or Money(auth.held, auth.currency))
-                op.goods_taken = goods_taken
-            op_id = op.id
-        return self.execute(op_id)
+        op = op_by_key(session, pkey)
+        if op is None:
+            auth = lock_auth(session, auth_id)
+            check_follow_up(session, auth, kind, amount)
+            op = new_op(session, auth, kind, pkey, amount or Money(auth.held, auth.currency))
+            op.goods_taken = goods_taken
+        return op.id
 
     def execute(self, op_id: str) -> OperationResult:
         """Send an operation to the processor (again, with the same key) and record it."""
@@ -274,11 +308,13 @@ class AuthorizationService:
             auth = session.get(Authorization, op.authorization_id)
             assert auth is not None
             if op.status in (OpStatus.SUCCEEDED.value, OpStatus.DECLINED.value):
-                return result_of(op, auth)
+                return self.record(op_id, None)  # finished earlier; make sure it is stored
             kind = OperationKind(op.kind)
             processor = self._processor(auth.processor)
             call = self._call_for(session, processor, op, auth)
             ref = auth.processor_ref
+            if op.status != OpStatus.INTENT.value:
+                self._reopen(op_id)  # never applied by the processor: send it again
         try:
             outcome = call()
         except UnknownOutcomeError:
@@ -331,21 +367,33 @@ class AuthorizationService:
         }
         return calls[kind]
 
-    def record(self, op_id: str, outcome: Outcome) -> OperationResult:
-        """Record a processor outcome for an intent (once; later calls return the result)."""
+    def record(self, op_id: str, outcome: Outcome | None) -> OperationResult:
+        """Record a processor outcome for an intent (once; later calls return the result)
+        and store it as the caller's idempotent result, all in one transaction."""
         with write_transaction(self.engine) as session:
             op = session.get(Operation, op_id, with_for_update=True, populate_existing=True)
             assert op is not None
             auth = lock_auth(session, op.authorization_id)
-            if op.status != OpStatus.INTENT.value:
-                return result_of(op, auth)
-            debt_id = apply_outcome(Postings(session, self.fee_bps), session, op, auth, outcome)
-            op.status = (OpStatus.SUCCEEDED if outcome.approved else OpStatus.DECLINED).value
-            op.decline_code = outcome.decline_code.value if outcome.decline_code else None
-            op.message = outcome.message[:300]
-            op.completed_at = auth.updated_at = utcnow()
+            if op.status != OpStatus.INTENT.value or outcome is None:
+                result = result_of(op, auth)
+            else:
+                debt_id = apply_outcome(Postings(session, self.fee_bps), session, op, auth, outcome)
+                op.status = (OpStatus.SUCCEEDED if outcome.approved else OpStatus.DECLINED).value
+                op.decline_code = outcome.decline_code.value if outcome.decline_code else None
+                op.message = outcome.message[:300]
+                op.completed_at = auth.updated_at = utcnow()
+                result = result_of(op, auth, debt_id)
+            if op.idem_key and op.status != OpStatus.INTENT.value:
+                self.idempotency.complete(session, op.idem_scope, op.idem_key, result)
             self._crash(OperationKind(op.kind), CrashPoint.BEFORE_COMMIT)
-            return result_of(op, auth, debt_id)
+            return result
+
+    def _reopen(self, op_id: str) -> None:
+        with write_transaction(self.engine) as session:
+            op = session.get(Operation, op_id, with_for_update=True, populate_existing=True)
+            assert op is not None
+            if op.status in (OpStatus.ABANDONED.value, OpStatus.REJECTED.value):
+                op.status, op.completed_at = OpStatus.INTENT.value, None
 
     def give_up(self, op_id: str, status: OpStatus, message: str) -> None:
         """Close an intent the processor never applied."""
@@ -356,6 +404,8 @@ class AuthorizationService:
                 return
             auth = lock_auth(session, op.authorization_id)
             op.status, op.message, op.completed_at = status.value, message[:300], utcnow()
+            if op.idem_key:  # nothing happened: the caller may retry with the same key
+                self.idempotency.release(session, op.idem_scope, op.idem_key)
             if op.kind == OperationKind.AUTHORIZE.value:
                 auth.status = AuthStatus.FAILED.value
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from payments.db import utcnow
+from payments.db import utcnow, write_transaction
 from payments.errors import (
     IdempotencyConflictError,
     IdempotencyInProgressError,
     InvalidRequestError,
 )
-from payments.idempotency import IdempotencyStore
+from payments.idempotency import IdempotencyStore, request_hash
 
 
 @dataclass
@@ -112,12 +112,18 @@ def test_waiter_gives_up_on_a_running_claim(engine: Engine) -> None:
 
 def test_stale_claim_is_taken_over(engine: Engine) -> None:
     store = IdempotencyStore(engine, lease=timedelta(seconds=0))
-    # simulate a crashed owner: a claim that never completes
-    assert store._claim_or_get("s", "k", "h") is None
-    from payments.idempotency import request_hash
-
-    assert store._claim_or_get("s", "k2", request_hash({})) is None
+    # a crashed owner: the claim was committed but never completed
+    with write_transaction(engine) as session:
+        assert store.claim(session, "s", "k2", request_hash({})) is None
     assert store.run("s", "k2", {}, lambda: Result(3, "took over"), Result).note == "took over"
+
+
+def test_live_claim_is_not_taken_over(engine: Engine) -> None:
+    store = IdempotencyStore(engine, wait_timeout=0.1)
+    with write_transaction(engine) as session:
+        assert store.claim(session, "s", "k", request_hash({})) is None
+    with pytest.raises(IdempotencyInProgressError):
+        store.run("s", "k", {}, lambda: Result(1, ""), Result)
 
 
 def test_purge_keeps_records_for_retention(engine: Engine) -> None:

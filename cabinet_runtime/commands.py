@@ -49,7 +49,7 @@ class CommandVerifier:
         server_key: Ed25519PublicKey,
         nonces: NonceLedger,
         wall_clock: Callable[[], float] = time.time,
-        clock_skew_s: float = 30.0,
+        clock_skew_s: float = 5.0,
         max_lifetime_s: float = 600.0,
     ) -> None:
         self._cabinet_id = cabinet_id

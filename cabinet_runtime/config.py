@@ -58,6 +58,7 @@ class IdentificationSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=
     model_pack_dir: str | None = None
     qr_prefix: str = "fp"
     interval_s: float = 0.2
+    cooldown_s: float = 3.0  # after a session, before anyone is identified again
 
 
 class _File(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -29,6 +29,7 @@ from cabinet_runtime.protocol import (
     AuthOk,
     AuthResponse,
     Challenge,
+    ErrorReply,
     Hello,
     Message,
     ProtocolError,
@@ -128,6 +129,8 @@ class Link:
         self.connect_attempts = 0
         self.delays: list[float] = []  # every backoff delay taken, for status and tests
         self.last_error: str | None = None
+        # server clock minus ours, measured at authentication: commands' expiry is server time
+        self.server_offset_s = 0.0
         outbox.on_enqueue(self._notify)
 
     @property
@@ -198,7 +201,8 @@ class Link:
         challenge = await self._expect(ws, Challenge)
         signature = self.identity.sign_challenge(challenge.nonce)
         await ws.send(encode(AuthResponse(cabinet_id=cabinet_id, signature=signature)))
-        await self._expect(ws, AuthOk)
+        ok = await self._expect(ws, AuthOk)
+        self.server_offset_s = ok.server_time - self._now()
 
     async def _expect(self, ws: ClientConnection, kind: type[T]) -> T:
         raw = await asyncio.wait_for(ws.recv(), self._auth_timeout)
@@ -229,7 +233,11 @@ class Link:
             if isinstance(message, Ack):
                 self.outbox.acknowledge(message.ack_id)
                 continue
-            reply = await self._handler(message)
+            try:
+                reply = await self._handler(message)
+            except Exception as exc:  # a handler bug must not tear the link down
+                log.exception("handling %s failed", type(message).__name__)
+                reply = ErrorReply(code="internal_error", detail=str(exc), ref_id=message.id)
             await ws.send(encode(Ack(ack_id=message.id)))
             if reply is not None:
                 await ws.send(encode(reply))

@@ -103,6 +103,7 @@ class CabinetRuntime:
             cabinet_id=self.identity.cabinet_id,
             server_key=self.identity.server_key,
             nonces=self.store,
+            wall_clock=lambda: time.time() + self.link.server_offset_s,
         )
         self.telemetry = TelemetrySampler(
             self.hardware,
@@ -110,6 +111,13 @@ class CabinetRuntime:
             interval_s=config.telemetry.interval_s,
             temperature_delta_c=config.telemetry.temperature_delta_c,
         )
+        self._last_token: str | None = None
+        self._apply_telemetry_override()
+
+    def _apply_telemetry_override(self) -> None:
+        override = self.machine.config_override
+        if override is not None and override.telemetry_interval_s is not None:
+            self.telemetry.interval_s = override.telemetry_interval_s
 
     def _recognizer(self, planogram: Planogram) -> PickRecognizer:
         return PickRecognizer(planogram, image_dir=self.config.base_dir)
@@ -193,7 +201,10 @@ class CabinetRuntime:
                 await self.call(self._begin, evidence)
 
     def _read_front(self) -> tuple[BgrFrame | None, DepthMap | None]:
-        if not self.machine.can_start():
+        # After a session the customer is often still in front of the camera:
+        # wait for the cool-down before identifying anyone again.
+        idle_for = self.hardware.clock.monotonic() - self.machine.idle_since
+        if not self.machine.can_start() or idle_for < self.config.identification.cooldown_s:
             return None, None
         depth_camera = self.hardware.depth_camera
         frame = self.hardware.front_camera.read()
@@ -203,7 +214,10 @@ class CabinetRuntime:
     def _begin(self, evidence: FaceEvidence | QrEvidence) -> None:
         try:
             if isinstance(evidence, QrEvidence):
+                if evidence.token == self._last_token:
+                    return  # a phone still showing the token of the previous attempt
                 self.machine.begin_identify(qr_token=evidence.token)
+                self._last_token = evidence.token
             else:
                 self.machine.begin_identify(
                     embedding=evidence.embedding,
@@ -236,6 +250,8 @@ class CabinetRuntime:
             return p.ErrorReply(code=f"command_{exc.reason}", detail=exc.detail, ref_id=signed.id)
         try:
             await self.call(self.machine.on_command, command)
+            if isinstance(command, p.ConfigCommand):
+                self._apply_telemetry_override()
         except SessionError as exc:
             log.warning("command not applicable: %s", exc)
             return p.ErrorReply(code="command_not_applicable", detail=str(exc), ref_id=signed.id)

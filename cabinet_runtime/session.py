@@ -11,6 +11,7 @@ recording on disk.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -88,12 +89,15 @@ class SessionMachine:
         self._wall = wall_clock
         self._snap = SessionSnapshot(state=SessionState.IDLE)
         self._entered_at = hardware.clock.monotonic()
+        self.idle_since = self._entered_at
         self._cold_chain = ColdChainWatch(
             self.timeouts.cold_chain_limit_c, self.timeouts.cold_chain_s
         )
         self._pending_lockout: str | None = None
         self._door_events: list[DoorEvent] = []
         self._door_lock = threading.Lock()
+        if (override := self.config_override) is not None:
+            self._apply_config(override)
         self.recognizer = make_recognizer(self._stored_planogram(planogram))
         self._recorder = self._new_recorder()
         hardware.door.subscribe(self._on_door)
@@ -130,6 +134,8 @@ class SessionMachine:
         log.info("session %s: %s -> %s", self._snap.session_id, self._snap.state, state)
         self._snap = msgspec.structs.replace(self._snap, state=state, **changes)
         self._entered_at = self.hw.clock.monotonic()
+        if state is SessionState.IDLE:
+            self.idle_since = self._entered_at
         if state is SessionState.IDLE or state is SessionState.MAINTENANCE:
             self._store.delete(LocalStore.SESSION_KEY)
         else:
@@ -201,17 +207,23 @@ class SessionMachine:
             else:
                 self.request_lockout(f"operator: {command.reason}")
         else:
-            self.timeouts = Timeouts(
-                **{
-                    **vars(self.timeouts),
-                    **({"unlock_s": command.unlock_timeout_s} if command.unlock_timeout_s else {}),
-                    **(
-                        {"door_open_alarm_s": command.door_open_alarm_s}
-                        if command.door_open_alarm_s
-                        else {}
-                    ),
-                }
-            )
+            self._store.put(LocalStore.CONFIG_KEY, p.canonical_command_bytes(command))
+            self._apply_config(command)
+
+    def _apply_config(self, command: p.ConfigCommand) -> None:
+        changes: dict[str, float] = {}
+        if command.unlock_timeout_s is not None:
+            changes["unlock_s"] = command.unlock_timeout_s
+        if command.door_open_alarm_s is not None:
+            changes["door_open_alarm_s"] = command.door_open_alarm_s
+        self.timeouts = dataclasses.replace(self.timeouts, **changes)
+
+    @property
+    def config_override(self) -> p.ConfigCommand | None:
+        """The last config command from the server (it survives restarts)."""
+        raw = self._store.get(LocalStore.CONFIG_KEY)
+        command = None if raw is None else p.decode_command_body(raw)
+        return command if isinstance(command, p.ConfigCommand) else None
 
     def _unlock(self, command: p.UnlockCommand) -> None:
         if command.session_id != self.session_id or self.state not in (

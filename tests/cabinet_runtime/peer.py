@@ -47,6 +47,7 @@ class Delivery:
 @dataclass
 class PeerBehaviour:
     ack: bool = True
+    clock_offset_s: float = 0.0  # the server's clock minus the real one
     ack_delay_s: float = 0.0  # keeps messages in flight (sent, not yet acknowledged)
     drop_connections_before_auth: int = 0  # close the first N connections at once
     drop_after_messages: int | None = None  # close a connection after N messages
@@ -235,7 +236,8 @@ class ProtocolPeer:
             self.auth_failures.append(hello.cabinet_id)
             await ws.send(p.encode(p.AuthFailed(reason="unknown device or bad signature")))
             return False
-        await ws.send(p.encode(p.AuthOk(cabinet_id=hello.cabinet_id, server_time=time.time())))
+        server_time = time.time() + self.behaviour.clock_offset_s
+        await ws.send(p.encode(p.AuthOk(cabinet_id=hello.cabinet_id, server_time=server_time)))
         return True
 
     # --- the HTTP provisioning side -----------------------------------------------------------

@@ -189,3 +189,37 @@ async def test_an_unregistered_device_is_refused_and_keeps_backing_off(
     assert peer.deliveries == []
     assert outbox.depth() == 1
     await peer.stop()
+
+
+async def test_the_server_clock_offset_is_measured_at_authentication(
+    tmp_path: Path, outbox: Outbox
+) -> None:
+    peer, identity = await _peer(tmp_path, PeerBehaviour(clock_offset_s=-120.0))
+    link = Link(identity=identity, outbox=outbox, handler=Received(), backoff=_fast_backoff())
+    async with running(link):
+        assert await link.wait_up(5)
+        assert abs(link.server_offset_s + 120.0) < 2.0
+    await peer.stop()
+
+
+async def test_a_failing_handler_answers_an_error_and_keeps_the_link(
+    tmp_path: Path, outbox: Outbox
+) -> None:
+    peer, identity = await _peer(tmp_path)
+
+    async def broken(message: p.ServerMessage) -> p.Message | None:
+        raise RuntimeError("bug")
+
+    link = Link(identity=identity, outbox=outbox, handler=broken, backoff=_fast_backoff())
+    async with running(link):
+        assert await link.wait_up(5)
+        settled = p.SessionSettled(session_id="s", receipt_id="r", amount_minor=5, currency="USD")
+        await peer.send(settled)
+        await peer.wait_for(lambda: bool(peer.messages_of(p.ErrorReply)))
+        assert settled.id in peer.acked
+        assert link.up
+        assert len(peer.connection_times) == 1
+    [error] = peer.messages_of(p.ErrorReply)
+    assert error.code == "internal_error"
+    assert error.ref_id == settled.id
+    await peer.stop()

@@ -42,6 +42,7 @@ def _toml(state_dir: Path) -> str:
         "[identification]",
         "faces = false",
         "interval_s = 0.05",
+        "cooldown_s = 0.5",
         "[hardware]",
         f'currency = "{PLANOGRAM.currency}"',
     ]
@@ -84,8 +85,8 @@ class Cabinet:
             assert time.monotonic() < deadline, "condition not reached"
             await asyncio.sleep(0.05)
 
-    async def show_qr(self) -> None:
-        await self.do(self.rig.front.play, [encode_qr(TOKEN)])
+    async def show_qr(self, token: str = TOKEN) -> None:
+        await self.do(self.rig.front.play, [encode_qr(token)])
 
     async def hide_qr(self) -> None:
         await self.do(self.rig.front.play, [])
@@ -158,6 +159,9 @@ async def test_a_qr_purchase_end_to_end(cabinet: Cabinet) -> None:
     assert telemetry
     assert {s.lane: s.count for s in telemetry[-1].stock}["A1"] == 3
     await peer.wait_for(lambda: cabinet.runtime.outbox.depth() == 0)
+    await cabinet.show_qr()  # the same, used token again: ignored
+    await asyncio.sleep(1.5)
+    assert len(peer.messages_of(p.Identify)) == 1
 
 
 async def test_forged_expired_wrong_cabinet_and_replayed_commands_do_not_unlock(
@@ -230,16 +234,19 @@ async def test_link_lost_mid_session_the_session_completes_and_is_delivered_late
     assert cabinet.runtime.outbox.depth() > 0
     # no new session while the link is down, even with a QR code in front of the camera
     await cabinet.wait_state(SessionState.IDLE, timeout_s=10)
-    await cabinet.show_qr()
-    await asyncio.sleep(0.5)
+    await cabinet.show_qr("fp1.second-customer")
+    await asyncio.sleep(1.5)  # well past the cool-down
     assert cabinet.runtime.machine.state is SessionState.IDLE
-    identifies = len(peer.messages_of(p.Identify))
-    await cabinet.hide_qr()
+    queued = [p.decode_from_cabinet(e.payload) for e in cabinet.runtime.outbox.due(1e18)]
+    assert not [m for m in queued if isinstance(m, p.Identify)]
     await peer.start(port=port)
     await peer.wait_for(lambda: bool(peer.messages_of(p.SessionClosed)), timeout_s=20)
     [closed] = peer.messages_of(p.SessionClosed)
     assert {line.sku: line.qty for line in closed.lines} == {"bar": 1}
-    assert len(peer.messages_of(p.Identify)) == identifies  # nothing was queued meanwhile
+    # with the link back, the waiting customer is identified
+    await peer.wait_for(
+        lambda: any(m.qr_token == "fp1.second-customer" for m in peer.messages_of(p.Identify))
+    )
 
 
 async def test_forced_door_is_reported_and_a_signed_clear_releases_the_lockout(

@@ -452,6 +452,9 @@ def test_config_command_changes_timeouts(rig: Rig) -> None:
     assert machine.timeouts.unlock_s == 5.0
     assert machine.timeouts.door_open_alarm_s == 90.0
     assert machine.timeouts.identify_s == TIMEOUTS.identify_s
+    restarted = rig.machine()  # the server's settings survive a restart
+    assert restarted.timeouts.unlock_s == 5.0
+    assert restarted.config_override is not None
 
 
 # --- restart recovery ---------------------------------------------------------------------------

@@ -145,12 +145,12 @@ def test_event_accepted_once_then_duplicate(engine: Engine) -> None:
     assert _count(engine) == 1
 
 
-def test_replayed_delivery_within_tolerance_is_duplicate(engine: Engine) -> None:
+def test_replayed_delivery_within_tolerance_is_duplicate(sqlite_engine: Engine) -> None:
     payload = _event("evt_replay")
     header = _stripe_header(payload, SECRET, int(NOW.timestamp()))
     outcomes = []
     for offset in (0, 60):
-        with Session(engine) as session, session.begin():
+        with Session(sqlite_engine) as session, session.begin():
             outcomes.append(
                 handle_stripe_webhook(
                     session, payload, header, SECRET, NOW + timedelta(seconds=offset)
@@ -159,7 +159,7 @@ def test_replayed_delivery_within_tolerance_is_duplicate(engine: Engine) -> None
     assert outcomes == [InboundStatus.ACCEPTED, InboundStatus.DUPLICATE]
 
 
-def test_rejected_webhooks_change_nothing(engine: Engine) -> None:
+def test_rejected_webhooks_change_nothing(sqlite_engine: Engine) -> None:
     payload = _event("evt_bad")
     good = _stripe_header(payload, SECRET, int(NOW.timestamp()))
     attempts = [
@@ -169,14 +169,18 @@ def test_rejected_webhooks_change_nothing(engine: Engine) -> None:
         (payload, None, NOW),
     ]
     for body, header, now in attempts:
-        with Session(engine) as session, session.begin(), pytest.raises(WebhookSignatureError):
+        with (
+            Session(sqlite_engine) as session,
+            session.begin(),
+            pytest.raises(WebhookSignatureError),
+        ):
             handle_stripe_webhook(session, body, header, SECRET, now)
     not_json = b"hello"
-    with Session(engine) as session, session.begin(), pytest.raises(WebhookPayloadError):
+    with Session(sqlite_engine) as session, session.begin(), pytest.raises(WebhookPayloadError):
         handle_stripe_webhook(
             session, not_json, _stripe_header(not_json, SECRET, int(NOW.timestamp())), SECRET, NOW
         )
-    assert _count(engine) == 0
+    assert _count(sqlite_engine) == 0
 
 
 def test_concurrent_deliveries_of_one_event_accept_once(engine: Engine) -> None:

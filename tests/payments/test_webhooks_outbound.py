@@ -1,4 +1,8 @@
-"""Outbound webhooks against a real local HTTP receiver, with an injected clock."""
+"""Outbound webhooks against a real local HTTP receiver, with an injected clock.
+
+Tests of the delivery state machine run on SQLite and PostgreSQL (`engine`); those about
+signing, subscriptions and input checks only on SQLite (`sqlite_engine`), to keep the
+suite fast."""
 
 from __future__ import annotations
 
@@ -106,11 +110,11 @@ def test_delivered_signed_payload(engine: Engine, receiver: Receiver, client: ht
 
 
 def test_receivers_can_verify_with_the_stripe_sdk(
-    engine: Engine, receiver: Receiver, client: httpx.Client
+    sqlite_engine: Engine, receiver: Receiver, client: httpx.Client
 ) -> None:
     now = datetime.now(UTC)
-    _publish(engine, receiver.url, now)
-    _deliver(engine, client, now)
+    _publish(sqlite_engine, receiver.url, now)
+    _deliver(sqlite_engine, client, now)
     ((headers, body),) = receiver.received
     assert stripe.WebhookSignature.verify_header(
         body.decode(), headers[SIGNATURE_HEADER.lower()], SECRET, tolerance=300
@@ -182,35 +186,35 @@ def test_dead_lettered_after_three_days_then_redelivered(
 
 
 def test_redeliver_a_delivered_event_sends_it_again(
-    engine: Engine, receiver: Receiver, client: httpx.Client
+    sqlite_engine: Engine, receiver: Receiver, client: httpx.Client
 ) -> None:
-    delivery_id = _publish(engine, receiver.url)
-    _deliver(engine, client, T0)
-    with Session(engine) as session, session.begin():
+    delivery_id = _publish(sqlite_engine, receiver.url)
+    _deliver(sqlite_engine, client, T0)
+    with Session(sqlite_engine) as session, session.begin():
         redeliver(session, delivery_id, T0 + timedelta(hours=1))
-    _deliver(engine, client, T0 + timedelta(hours=1))
+    _deliver(sqlite_engine, client, T0 + timedelta(hours=1))
     assert len(receiver.received) == 2
     assert receiver.received[0][1] == receiver.received[1][1]
-    assert _delivery(engine, delivery_id).status == DeliveryStatus.DELIVERED
+    assert _delivery(sqlite_engine, delivery_id).status == DeliveryStatus.DELIVERED
 
 
-def test_unreachable_endpoint_is_retried(engine: Engine, client: httpx.Client) -> None:
-    delivery_id = _publish(engine, "http://127.0.0.1:9/hooks")
-    report = _deliver(engine, client, T0)
+def test_unreachable_endpoint_is_retried(sqlite_engine: Engine, client: httpx.Client) -> None:
+    delivery_id = _publish(sqlite_engine, "http://127.0.0.1:9/hooks")
+    report = _deliver(sqlite_engine, client, T0)
     assert report.retrying == [delivery_id]
-    assert "ConnectError" in (_delivery(engine, delivery_id).last_error or "")
+    assert "ConnectError" in (_delivery(sqlite_engine, delivery_id).last_error or "")
 
 
-def test_event_type_subscriptions(engine: Engine, receiver: Receiver) -> None:
-    with Session(engine) as session, session.begin():
+def test_event_type_subscriptions(sqlite_engine: Engine, receiver: Receiver) -> None:
+    with Session(sqlite_engine) as session, session.begin():
         register_endpoint(session, receiver.url, T0, event_types=["refund.created"])
         register_endpoint(session, receiver.url, T0)
         assert len(publish_event(session, "receipt.issued", {}, T0)) == 1
         assert len(publish_event(session, "refund.created", {}, T0)) == 2
 
 
-def test_bad_input_is_rejected_and_changes_nothing(engine: Engine) -> None:
-    with Session(engine) as session:
+def test_bad_input_is_rejected_and_changes_nothing(sqlite_engine: Engine) -> None:
+    with Session(sqlite_engine) as session:
         for url in ("ftp://x.test/h", "/relative", "http://"):
             with pytest.raises(InvalidRequestError):
                 register_endpoint(session, url, T0)

@@ -1,0 +1,223 @@
+"""Linking a card through a processor's own hosted page; the platform keeps a token only.
+
+``begin_card_link`` asks the processor for a link session and returns the URL
+of the processor's page (for the sandbox network, its hosted card form); the
+customer types the card there, never here. The processor sends the customer
+back to ``return_url`` (with our ``link_id`` added) and ``complete_card_link``
+fetches the token reference, brand, last four and expiry and stores them with
+``payments.methods`` (which encrypts the token's credential). The customer's
+first card becomes the default.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from facepay.compliance import audit
+from facepay.customers.derived_keys import PAYMENT_CREDENTIAL, derive_key
+from facepay.customers.errors import CardLinkError
+from facepay.customers.models import CardLinkSession, Customer
+from facepay.customers.service import load_customer
+from facepay.db.base import new_id
+from facepay.errors import NotFoundError, ValidationError
+from facepay.platform import Platform
+from payments.db import create_payments_engine
+from payments.errors import PaymentsError
+from payments.methods import CredentialCipher, PaymentMethodStore, StoredPaymentMethod
+from payments.processor import PaymentMethod, Processor
+
+
+@dataclass(frozen=True)
+class CardLinkStart:
+    link_id: str
+    redirect_url: str
+    processor: str
+
+
+@dataclass(frozen=True)
+class PaymentMethodView:
+    id: str
+    processor: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    is_default: bool
+
+
+_stores: dict[int, PaymentMethodStore] = {}
+_stores_lock = threading.Lock()
+
+
+def payment_method_store(platform: Platform) -> PaymentMethodStore:
+    """The payments store of linked cards (one per Platform), with the platform's
+    credential key. It runs on a payments engine of the same database, because payments
+    manages its own transactions (BEGIN IMMEDIATE on SQLite)."""
+    with _stores_lock:
+        store = _stores.get(id(platform))
+        if store is None:
+            url = platform.settings.effective_database_url.render_as_string(hide_password=False)
+            engine = create_payments_engine(url)
+            key = derive_key(platform.keys.signing_key, PAYMENT_CREDENTIAL)
+            store = _stores[id(platform)] = PaymentMethodStore(engine, CredentialCipher(key))
+            weakref.finalize(platform, _forget_store, id(platform))
+        return store
+
+
+def _forget_store(platform_id: int) -> None:
+    store = _stores.pop(platform_id, None)
+    if store is not None:
+        store.engine.dispose()
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query), *params.items()]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def begin_card_link(
+    platform: Platform,
+    processor: Processor,
+    customer_id: str,
+    *,
+    return_url: str,
+    idempotency_key: str,
+) -> CardLinkStart:
+    """Start a card link; the same idempotency key returns the same link."""
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise ValidationError("an idempotency key of 1-200 characters is required")
+    if not return_url.startswith(("http://", "https://")):
+        raise ValidationError("return_url must be an http(s) URL")
+    with platform.sessions() as session:
+        load_customer(session, customer_id)
+        existing = session.scalar(
+            select(CardLinkSession).where(
+                CardLinkSession.customer_id == customer_id,
+                CardLinkSession.idempotency_key == idempotency_key,
+            )
+        )
+        if existing is not None:
+            return CardLinkStart(existing.id, existing.redirect_url or "", existing.processor)
+    link_id = new_id()
+    try:
+        started = processor.begin_link(
+            customer_ref=customer_id,
+            return_url=_with_query(return_url, link_id=link_id),
+            idempotency_key=f"link-begin:{customer_id}:{idempotency_key}",
+        )
+    except PaymentsError as exc:
+        raise CardLinkError(f"{processor.name}: could not start the card link: {exc}") from exc
+    if not started.redirect_url:
+        raise CardLinkError(f"{processor.name} did not return a hosted page to redirect to")
+    with platform.sessions.begin() as session:
+        session.add(
+            CardLinkSession(
+                id=link_id,
+                customer_id=customer_id,
+                processor=processor.name,
+                setup_ref=started.setup_ref,
+                redirect_url=started.redirect_url,
+                idempotency_key=idempotency_key,
+            )
+        )
+    return CardLinkStart(link_id, started.redirect_url, processor.name)
+
+
+def complete_card_link(
+    platform: Platform, processor: Processor, customer_id: str, link_id: str
+) -> PaymentMethodView:
+    """Fetch the token of a finished link and keep it (idempotent per link)."""
+    with platform.sessions() as session:
+        link = session.get(CardLinkSession, link_id)
+        if link is None or link.customer_id != customer_id:
+            raise NotFoundError("no such card link for this customer")
+        if link.processor != processor.name:
+            raise ValidationError(f"this link belongs to processor {link.processor!r}")
+        setup_ref = link.setup_ref
+    try:
+        method = processor.complete_link(
+            setup_ref=setup_ref, idempotency_key=f"link-complete:{link_id}"
+        )
+        method_id = payment_method_store(platform).save(customer_id, method)
+    except PaymentsError as exc:
+        raise CardLinkError(f"{processor.name}: the card link is not complete: {exc}") from exc
+    with platform.sessions.begin() as session:
+        customer = load_customer(session, customer_id, for_update=True)
+        if customer.default_payment_method_id is None:
+            customer.default_payment_method_id = method_id
+        link = session.get(CardLinkSession, link_id)
+        assert link is not None
+        if link.state != "completed":
+            link.state = "completed"
+            link.payment_method_id = method_id
+            audit.append(
+                session,
+                actor=f"customer:{customer_id}",
+                action="payment_method.linked",
+                subject=customer_id,
+                details={"payment_method_id": method_id, "processor": method.processor},
+            )
+        return _views(session, customer)[method_id]
+
+
+def _views(session: Session, customer: Customer) -> dict[str, PaymentMethodView]:
+    rows = session.scalars(
+        select(StoredPaymentMethod)
+        .where(
+            StoredPaymentMethod.customer_ref == customer.id,
+            StoredPaymentMethod.status == "active",
+        )
+        .order_by(StoredPaymentMethod.created_at, StoredPaymentMethod.id)
+    )
+    return {
+        r.id: PaymentMethodView(
+            r.id,
+            r.processor,
+            r.brand,
+            r.last4,
+            r.exp_month,
+            r.exp_year,
+            r.id == customer.default_payment_method_id,
+        )
+        for r in rows
+    }
+
+
+def list_payment_methods(platform: Platform, customer_id: str) -> list[PaymentMethodView]:
+    with platform.sessions() as session:
+        return list(_views(session, load_customer(session, customer_id)).values())
+
+
+def set_default_payment_method(platform: Platform, customer_id: str, method_id: str) -> None:
+    with platform.sessions.begin() as session:
+        customer = load_customer(session, customer_id, for_update=True)
+        if method_id not in _views(session, customer):
+            raise NotFoundError("no such payment method for this customer")
+        customer.default_payment_method_id = method_id
+
+
+def default_payment_method(
+    platform: Platform, customer_id: str
+) -> tuple[str, PaymentMethod] | None:
+    """The customer's default card as processors take it (credential decrypted) with its
+    payments.methods id, or None without one."""
+    with platform.sessions() as session:
+        customer = load_customer(session, customer_id)
+        if customer.default_payment_method_id is None:
+            return None
+        try:
+            owner, method = payment_method_store(platform).load(
+                session, customer.default_payment_method_id
+            )
+        except PaymentsError:
+            return None  # removed since it was chosen
+    if owner != customer_id:
+        raise CardLinkError("the default payment method belongs to another customer")
+    return customer.default_payment_method_id, method

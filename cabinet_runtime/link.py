@@ -205,7 +205,8 @@ class Link:
         self.server_offset_s = ok.server_time - self._now()
 
     async def _expect(self, ws: ClientConnection, kind: type[T]) -> T:
-        raw = await asyncio.wait_for(ws.recv(), self._auth_timeout)
+        async with asyncio.timeout(self._auth_timeout):
+            raw = await ws.recv()
         message = decode_from_server(raw)
         if isinstance(message, AuthFailed):
             raise AuthenticationError(f"server refused the device: {message.reason}")

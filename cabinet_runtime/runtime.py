@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 OUTBOX_FILE = "outbox.db"
 STORE_FILE = "state.db"
-NONCE_PRUNE_EVERY_S = 600.0
+PRUNE_EVERY_S = 600.0
+KEEP_ACKNOWLEDGED_S = 24 * 3600.0  # acknowledged outbox rows kept for a day, for inspection
 
 
 def build_identifier(config: CabinetConfig) -> FrontIdentifier:
@@ -180,8 +181,9 @@ class CabinetRuntime:
         if telemetry is not None:
             self.outbox.put(telemetry)
         now = time.time()
-        if now - self._last_prune >= NONCE_PRUNE_EVERY_S:
-            self.store.prune_nonces(now)
+        if now - self._last_prune >= PRUNE_EVERY_S:
+            self.store.prune_nonces(now + self.link.server_offset_s)
+            self.outbox.prune_acknowledged(older_than=now - KEEP_ACKNOWLEDGED_S)
             self._last_prune = now
 
     async def _identify_loop(self) -> None:

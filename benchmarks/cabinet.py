@@ -63,12 +63,14 @@ def summarise(outcomes: list[tuple[ScenarioOutcome, bool]]) -> dict[str, Any]:
     classes = {}
     for cls, items in sorted(by_class.items()):
         compute_ms = [o.compute_s * 1000 for o in items]
+        cpu_ms = [o.compute_cpu_s * 1000 for o in items]
         total_ms = [o.settle_s * 1000 + o.compute_s * 1000 for o in items]
         classes[cls] = {
             "scenarios": len(items),
             "settle_s_mean": round(statistics.fmean(o.settle_s for o in items), 3),
             "compute_ms_mean": round(statistics.fmean(compute_ms), 1),
             "compute_ms_p95": round(_p95(compute_ms), 1),
+            "compute_cpu_ms_mean": round(statistics.fmean(cpu_ms), 1),
             "close_to_basket_ms_mean": round(statistics.fmean(total_ms), 1),
             "exact": sum(o.exact for o in items),
             "review": sum(o.result.review for o in items),
@@ -93,13 +95,14 @@ def summarise(outcomes: list[tuple[ScenarioOutcome, bool]]) -> dict[str, Any]:
 
 
 def _print(report: dict[str, Any]) -> None:
-    head = f"{'class':<15}{'n':>4}{'settle s':>10}{'compute ms':>12}{'p95 ms':>9}"
+    head = f"{'class':<15}{'n':>4}{'settle s':>10}{'compute ms':>12}{'p95 ms':>9}{'cpu ms':>8}"
     head += f"{'close->basket ms':>18}{'exact':>7}{'review':>8}"
     print(head)
     for cls, row in report["classes"].items():
         print(
             f"{cls:<15}{row['scenarios']:>4}{row['settle_s_mean']:>10.2f}"
             f"{row['compute_ms_mean']:>12.1f}{row['compute_ms_p95']:>9.1f}"
+            f"{row['compute_cpu_ms_mean']:>8.1f}"
             f"{row['close_to_basket_ms_mean']:>18.1f}{row['exact']:>7}{row['review']:>8}"
         )
     s = report["summary"]

@@ -39,7 +39,8 @@ class SessionRecording(msgspec.Struct):
 def encode_frame(frame: BgrFrame | None) -> bytes | None:
     if frame is None:
         return None
-    ok, buf = cv2.imencode(".png", frame)
+    # lossless, light compression: frames are re-read by the recognizer
+    ok, buf = cv2.imencode(".png", frame, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise ValueError("cannot encode frame")
     return bytes(buf.tobytes())

@@ -82,7 +82,11 @@ def solve(
 ) -> list[ShelfHypothesis]:
     """The ``top_n`` best multisets, best first (always includes the empty one
     when it is plausible)."""
-    skus = sorted(set(problem.takeable) | set(problem.returnable))
+    # heaviest first: big items fix the sum early and the rest prunes hard
+    skus = sorted(
+        set(problem.takeable) | set(problem.returnable),
+        key=lambda s: (-products[s].unit_weight_g, s),
+    )
     lo = [-min(problem.takeable.get(s, 0), problem.max_items) for s in skus]
     hi = [min(problem.returnable.get(s, 0), problem.max_items) for s in skus]
     weights = [products[s].unit_weight_g for s in skus]
@@ -91,9 +95,13 @@ def solve(
     # reachable weight range of the SKUs from index i onwards
     suffix_min = [0.0] * (len(skus) + 1)
     suffix_max = [0.0] * (len(skus) + 1)
+    heaviest_take = [0.0] * (len(skus) + 1)
+    heaviest_put = [0.0] * (len(skus) + 1)
     for i in range(len(skus) - 1, -1, -1):
         suffix_min[i] = suffix_min[i + 1] + lo[i] * weights[i]
         suffix_max[i] = suffix_max[i + 1] + hi[i] * weights[i]
+        heaviest_take[i] = max(heaviest_take[i + 1], weights[i] if lo[i] else 0.0)
+        heaviest_put[i] = max(heaviest_put[i + 1], weights[i] if hi[i] else 0.0)
     best: list[tuple[float, int, ShelfHypothesis]] = []
     counter = 0
     chosen: list[tuple[str, int]] = []
@@ -101,10 +109,13 @@ def solve(
     def visit(i: int, total: float, items: int) -> None:
         nonlocal counter
         need = problem.delta_g - total
-        if need < suffix_min[i] - slack or need > suffix_max[i] + slack:
+        budget = problem.max_items - items
+        reach_lo = max(suffix_min[i], -budget * heaviest_take[i])
+        reach_hi = min(suffix_max[i], budget * heaviest_put[i])
+        if need < reach_lo - slack or need > reach_hi + slack:
             return
         if i == len(skus):
-            changes = tuple(chosen)
+            changes = tuple(sorted(chosen))
             value, residual = _score(changes, problem, products)
             counter += 1
             entry = (value, counter, ShelfHypothesis(changes, value, residual))
@@ -113,7 +124,6 @@ def solve(
             elif value > best[0][0]:
                 heapq.heapreplace(best, entry)
             return
-        budget = problem.max_items - items
         for n in range(max(lo[i], -budget), min(hi[i], budget) + 1):
             if n:
                 chosen.append((skus[i], n))

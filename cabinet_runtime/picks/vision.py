@@ -48,29 +48,6 @@ class ShelfVision:
     def __init__(self, appearances: Mapping[str, BgrFrame]) -> None:
         self._templates = {sku: _shrink(img) for sku, img in appearances.items()}
 
-    def read_slot(self, frame: BgrFrame, rect: tuple[int, int, int, int]) -> SlotReading:
-        x, y, w, h = rect
-        fh, fw = frame.shape[:2]
-        x0, y0 = max(0, x - SEARCH_PX), max(0, y - SEARCH_PX)
-        x1, y1 = min(fw, x + w + SEARCH_PX), min(fh, y + h + SEARCH_PX)
-        crop = _shrink(frame[y0:y1, x0:x1])
-        scores: list[tuple[float, str]] = []
-        for sku, template in self._templates.items():
-            th, tw = template.shape[:2]
-            if crop.shape[0] < th or crop.shape[1] < tw:
-                continue
-            result = cv2.matchTemplate(crop, template, cv2.TM_CCOEFF_NORMED)
-            scores.append((float(np.max(result)), sku))
-        if not scores:
-            return SlotReading(None, 0.0, False)
-        scores.sort(reverse=True)
-        best, sku = scores[0]
-        second = scores[1][0] if len(scores) > 1 else -1.0
-        if best < EMPTY_BELOW:
-            return SlotReading(None, best, best < EMPTY_BELOW - CLEAR_MARGIN)
-        clear = best - max(second, EMPTY_BELOW) >= CLEAR_MARGIN
-        return SlotReading(sku, best, clear)
-
     def read(self, frame: BgrFrame, layout: ShelfLayout) -> ShelfView:
         expected = layout.frame_size
         if frame.shape[:2] != expected:
@@ -79,13 +56,50 @@ class ShelfVision:
         ambiguous = 0
         for i, lane_id in enumerate(layout.lane_ids):
             counts: Counter[str] = Counter()
-            for rect in layout.slot_rects(i):
-                reading = self.read_slot(frame, rect)
+            for reading in self._read_lane(frame, layout, i):
                 ambiguous += not reading.clear
                 if reading.sku is not None:
                     counts[reading.sku] += 1
             lanes[lane_id] = counts
         return ShelfView(lanes, ambiguous)
+
+    def _read_lane(self, frame: BgrFrame, layout: ShelfLayout, lane: int) -> list[SlotReading]:
+        """One correlation map per product over the whole lane, then the best
+        match near each slot: far cheaper than matching slot by slot."""
+        lx, ly, lw, lh = layout.lane_rect(lane)
+        fh, fw = frame.shape[:2]
+        x0, y0 = max(0, lx - SEARCH_PX), max(0, ly - SEARCH_PX)
+        x1, y1 = min(fw, lx + lw + SEARCH_PX), min(fh, ly + lh + SEARCH_PX)
+        crop = _shrink(frame[y0:y1, x0:x1])
+        maps = {
+            sku: cv2.matchTemplate(crop, template, cv2.TM_CCOEFF_NORMED)
+            for sku, template in self._templates.items()
+        }
+        reach = int(np.ceil(SEARCH_PX * SCALE))
+        readings = []
+        for x, y, _, _ in layout.slot_rects(lane):
+            px, py = round((x - x0) * SCALE), round((y - y0) * SCALE)
+            scores = []
+            for sku, scores_map in maps.items():
+                window = scores_map[
+                    max(0, py - reach) : py + reach + 1, max(0, px - reach) : px + reach + 1
+                ]
+                if window.size:
+                    scores.append((float(window.max()), sku))
+            readings.append(_classify(scores))
+        return readings
+
+
+def _classify(scores: list[tuple[float, str]]) -> SlotReading:
+    if not scores:
+        return SlotReading(None, 0.0, False)
+    scores.sort(reverse=True)
+    best, sku = scores[0]
+    second = scores[1][0] if len(scores) > 1 else -1.0
+    if best < EMPTY_BELOW:
+        return SlotReading(None, best, best < EMPTY_BELOW - CLEAR_MARGIN)
+    clear = best - max(second, EMPTY_BELOW) >= CLEAR_MARGIN
+    return SlotReading(sku, best, clear)
 
 
 def _shrink(image: BgrFrame) -> np.ndarray:

@@ -72,7 +72,7 @@ class ShelfRenderer:
         shift = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
         moved = cv2.warpAffine(frame, shift, (w, h), borderMode=cv2.BORDER_REPLICATE)
         gain = self._rng.uniform(0.85, 1.15)
-        noise = self._rng.normal(0.0, self._noise, size=frame.shape)
+        noise = self._rng.standard_normal(size=frame.shape, dtype=np.float32) * self._noise
         soft = cv2.GaussianBlur(np.asarray(moved), (3, 3), 0.8)
-        out = np.asarray(soft, dtype=np.float64) * gain + noise
+        out = np.asarray(soft, dtype=np.float32) * np.float32(gain) + noise
         return np.clip(out, 0, 255).astype(np.uint8)

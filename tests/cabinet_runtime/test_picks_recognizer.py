@@ -23,7 +23,7 @@ from cabinet_runtime.picks.recording import (
     save_recording,
 )
 from cabinet_runtime.picks.solver import ShelfHypothesis
-from cabinet_runtime.simulation.world import SimulatedCabinet, build_cabinet
+from cabinet_runtime.simulation.world import Item, SimulatedCabinet, build_cabinet
 
 PLANOGRAM = Planogram(
     currency="USD",
@@ -206,3 +206,16 @@ def test_planogram_rejects_inconsistent_data() -> None:
         Planogram("USD", [Product("A", "A", 1, 1, 1)], [ShelfPlan("s", [LanePlan("l", "B", 1)])])
     with pytest.raises(PlanogramError, match="weights"):
         Planogram("USD", [Product("A", "A", 0, 1, 1)], [])
+
+
+def test_item_misplaced_earlier_can_be_taken(recognizer: PickRecognizer) -> None:
+    # the planogram does not know it is there; the camera's proposal does
+    _, cab = _cabinet(11)
+    shelf = cab.shelves["s2"]
+    shelf.lanes["s2-a"].append(Item("LEMON", 351.0))  # left there by a previous customer
+    shelf.scale.set_load(shelf.load_g(), at=cab.clock.monotonic())
+    rec = _recorder(cab)
+    _session(cab, rec, [(2.0, lambda: cab.take("s2-a", 1, "LEMON"))])
+    result = recognizer.recognize(rec.finish())
+    assert result.basket == {"LEMON": 1}
+    assert not result.review

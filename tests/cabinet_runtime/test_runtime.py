@@ -309,3 +309,48 @@ async def test_a_face_in_front_of_the_camera_sends_only_an_embedding(tmp_path: P
     assert identify.liveness is not None
     assert identify.liveness.frames == config.identification.frames_required
     assert not identify.liveness.passed  # this cabinet has no depth camera: no liveness claim
+
+
+async def test_a_runtime_restarted_mid_session_finishes_it(tmp_path: Path) -> None:
+    from cabinet_runtime.cli import read_status
+
+    peer = ProtocolPeer()
+    await peer.start()
+    peer.behaviour.on_message = _approve_and_unlock(peer)
+    state = tmp_path / "state"
+    provision_device(peer, state, CABINET_ID)
+    config_path = tmp_path / "cabinet.toml"
+    config_path.write_text(_toml(state))
+    rig = make_rig(tmp_path)
+    rig.clock.advance(11)
+    first = Cabinet(CabinetRuntime(load_config(config_path), hardware=rig.hardware), rig, peer)
+    task = asyncio.create_task(first.runtime.run())
+    await first.show_qr()
+    await first.wait_state(SessionState.UNLOCKED)
+    await first.hide_qr()
+    assert await first.do(rig.world.door.open)
+    await asyncio.sleep(0.3)
+    await first.do(rig.world.take, "A2", 1)
+    await first.wait_state(SessionState.DOOR_OPEN)
+    first.runtime.stop()  # the process goes away mid-session
+    await asyncio.wait_for(task, 20)
+    session_id = peer.messages_of(p.Identify)[0].session_id
+
+    status = read_status(state)
+    assert status.session_state == "door_open"
+    assert status.session_id == session_id
+
+    await asyncio.sleep(1.0)  # the customer closes the door while the cabinet is down
+    rig.world.door.close()
+    second = Cabinet(CabinetRuntime(load_config(config_path), hardware=rig.hardware), rig, peer)
+    task = asyncio.create_task(second.runtime.run())
+    try:
+        await peer.wait_for(lambda: bool(peer.messages_of(p.SessionClosed)), timeout_s=30)
+    finally:
+        second.runtime.stop()
+        await asyncio.wait_for(task, 20)
+        await peer.stop()
+    [closed] = peer.messages_of(p.SessionClosed)
+    assert closed.session_id == session_id
+    assert closed.recovered
+    assert {line.sku: line.qty for line in closed.lines} == {"water": 1}

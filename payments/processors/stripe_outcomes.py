@@ -140,6 +140,8 @@ def translated_errors() -> Iterator[None]:
         raise UnknownOutcomeError(f"Stripe server error: {exc.user_message}") from exc
     except (stripe.AuthenticationError, stripe.PermissionError) as exc:
         raise ProcessorError(f"Stripe refused our credentials: {exc.user_message}") from exc
+    except stripe.StripeError as exc:
+        raise ProcessorError(f"Stripe rejected the request: {exc.user_message}") from exc
 
 
 def call_or_decline(
@@ -163,6 +165,4 @@ def call_or_decline(
             if exc.code in _STATE_DECLINES:
                 code = _STATE_DECLINES[exc.code]
                 return declined(kind, key, ref, amount, code, exc.user_message or "")
-            if exc.code == "resource_missing":
-                raise ProcessorError(f"unknown Stripe object: {exc.user_message}") from exc
-            raise ProcessorError(f"Stripe rejected the request: {exc.user_message}") from exc
+            raise

@@ -413,6 +413,17 @@ def test_bad_input_is_rejected_before_any_request(
     assert len(double.requests) == before
 
 
+def test_unknown_intent_is_a_processor_error(processor: StripeProcessor) -> None:
+    with pytest.raises(ProcessorError, match="No such payment_intent"):
+        processor.void(authorization_ref="pi_missing", idempotency_key=_key("v"))
+    with pytest.raises(ProcessorError, match="No such payment_intent"):
+        processor.capture(authorization_ref="pi_missing", amount=_usd(1), idempotency_key="k")
+    with pytest.raises(ProcessorError, match="No such payment_intent"):
+        processor.query_operation(
+            kind=OperationKind.CAPTURE, idempotency_key="k", authorization_ref="pi_missing"
+        )
+
+
 def test_wrong_api_key_is_a_processor_error(double: StripeDouble) -> None:
     wrong = StripeProcessor(StripeConfig(api_key="sk_test_wrong", api_base=double.url))
     with pytest.raises(ProcessorError, match="credentials"):

@@ -2,8 +2,7 @@
 
 Phone-code hashes, customer session tokens and QR tokens are all checked by
 this server only, so an HMAC key is enough; HKDF gives each purpose its own
-key, so a value made for one purpose never verifies as another. The payment
-credential key encrypts the card tokens' credentials in the payments tables.
+key, so a value made for one purpose never verifies as another.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PHONE_CODE = "facepay/phone-code/v1"
 CUSTOMER_SESSION = "facepay/customer-session/v1"
-PAYMENT_CREDENTIAL = "facepay/payment-credential/v1"
 QR_TOKEN = "facepay/qr-token/v1"  # noqa: S105 - an HKDF label, not a secret
 
 

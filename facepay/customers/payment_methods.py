@@ -11,8 +11,6 @@ first card becomes the default.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -20,16 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facepay.compliance import audit
-from facepay.customers.derived_keys import PAYMENT_CREDENTIAL, derive_key
 from facepay.customers.errors import CardLinkError
 from facepay.customers.models import CardLinkSession, Customer
 from facepay.customers.service import load_customer
 from facepay.db.base import new_id
 from facepay.errors import NotFoundError, ValidationError
 from facepay.platform import Platform
-from payments.db import create_payments_engine
 from payments.errors import PaymentsError
-from payments.methods import CredentialCipher, PaymentMethodStore, StoredPaymentMethod
+from payments.methods import PaymentMethodStore, StoredPaymentMethod
 from payments.processor import PaymentMethod, Processor
 
 
@@ -51,29 +47,9 @@ class PaymentMethodView:
     is_default: bool
 
 
-_stores: dict[int, PaymentMethodStore] = {}
-_stores_lock = threading.Lock()
-
-
 def payment_method_store(platform: Platform) -> PaymentMethodStore:
-    """The payments store of linked cards (one per Platform), with the platform's
-    credential key. It runs on a payments engine of the same database, because payments
-    manages its own transactions (BEGIN IMMEDIATE on SQLite)."""
-    with _stores_lock:
-        store = _stores.get(id(platform))
-        if store is None:
-            url = platform.settings.effective_database_url.render_as_string(hide_password=False)
-            engine = create_payments_engine(url)
-            key = derive_key(platform.keys.signing_key, PAYMENT_CREDENTIAL)
-            store = _stores[id(platform)] = PaymentMethodStore(engine, CredentialCipher(key))
-            weakref.finalize(platform, _forget_store, id(platform))
-        return store
-
-
-def _forget_store(platform_id: int) -> None:
-    store = _stores.pop(platform_id, None)
-    if store is not None:
-        store.engine.dispose()
+    """The payments store of linked cards, as wired on the platform."""
+    return platform.payments.methods
 
 
 def _with_query(url: str, **params: str) -> str:
@@ -201,6 +177,14 @@ def set_default_payment_method(platform: Platform, customer_id: str, method_id: 
         if method_id not in _views(session, customer):
             raise NotFoundError("no such payment method for this customer")
         customer.default_payment_method_id = method_id
+
+
+def default_payment_method_id(platform: Platform, customer_id: str) -> str | None:
+    """The payments.methods id of the customer's default card, or None without one."""
+    with platform.sessions() as session:
+        customer = load_customer(session, customer_id)
+        chosen = customer.default_payment_method_id
+        return chosen if chosen in _views(session, customer) else None
 
 
 def default_payment_method(

@@ -16,6 +16,7 @@ from facepay.customers.payment_methods import (
     begin_card_link,
     complete_card_link,
     default_payment_method,
+    default_payment_method_id,
     list_payment_methods,
     set_default_payment_method,
 )
@@ -94,6 +95,7 @@ def test_default_card_and_bad_requests(platform: Platform, processor: SandboxPro
     set_default_payment_method(platform, customer_id, second)
     found = default_payment_method(platform, customer_id)
     assert found is not None and found[0] == second and found[1].brand == "mastercard"
+    assert default_payment_method_id(platform, customer_id) == second
     stranger = verified_customer(platform, "+821066660003")
     with pytest.raises(NotFoundError):
         set_default_payment_method(platform, stranger, second)
@@ -104,6 +106,7 @@ def test_default_card_and_bad_requests(platform: Platform, processor: SandboxPro
     with pytest.raises(ValidationError):
         begin_card_link(platform, processor, customer_id, return_url=RETURN_URL, idempotency_key="")
     assert default_payment_method(platform, stranger) is None
+    assert default_payment_method_id(platform, stranger) is None
 
 
 def test_deleting_the_customer_removes_the_cards(

@@ -141,6 +141,8 @@ class StripeProcessor:
         idempotency_key: str,
     ) -> Outcome:
         amount.require_positive()
+        if payment_method.processor != self.name:
+            raise ProcessorError(f"payment method belongs to {payment_method.processor!r}")
         customer, method = _split_token(payment_method.token_ref)
         kind = OperationKind.AUTHORIZE
         params: PaymentIntentCreateParams = {

@@ -408,6 +408,11 @@ def test_bad_input_is_rejected_before_any_request(
         processor.authorize(
             payment_method=bogus, amount=_usd(100), merchant_ref="cab", idempotency_key="k"
         )
+    sandbox_token = PaymentMethod("sandbox", "4895370000000001", "visa", "0001", 12, 2030)
+    with pytest.raises(ProcessorError, match="belongs to 'sandbox'"):
+        processor.authorize(
+            payment_method=sandbox_token, amount=_usd(100), merchant_ref="cab", idempotency_key="k"
+        )
     with pytest.raises(InvalidAmountError):
         processor.capture(authorization_ref="pi_1", amount=_usd(0), idempotency_key="k")
     assert len(double.requests) == before

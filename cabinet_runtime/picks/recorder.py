@@ -114,5 +114,6 @@ class SessionRecorder:
         return self.recording
 
     def checkpoint(self) -> None:
-        if self._store is not None:
+        """Persist the session; before ``begin`` there is nothing worth keeping."""
+        if self._store is not None and self.active:
             save_recording(self.recording, self._store, self._durable)

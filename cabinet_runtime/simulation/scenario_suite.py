@@ -7,88 +7,14 @@ JSON files; the files, not this script, are the test bench.
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import numpy as np
 
-from cabinet_runtime.hardware.shelf_layout import SLOTS_PER_LANE
-
-Json = dict[str, Any]
-
-PRODUCTS: list[Json] = [
-    {"sku": "COLA-330", "name": "Cola can", "unit_weight_g": 350, "weight_tolerance_g": 8},
-    {"sku": "LEMON-330", "name": "Lemonade can", "unit_weight_g": 350, "weight_tolerance_g": 8},
-    {"sku": "WATER-500", "name": "Water bottle", "unit_weight_g": 520, "weight_tolerance_g": 10},
-    {"sku": "CHIPS-90", "name": "Crisps", "unit_weight_g": 95, "weight_tolerance_g": 4},
-    {"sku": "BAR-50", "name": "Chocolate bar", "unit_weight_g": 55, "weight_tolerance_g": 3},
-    {"sku": "GUM-20", "name": "Chewing gum", "unit_weight_g": 22, "weight_tolerance_g": 2},
-    {"sku": "SANDW-210", "name": "Sandwich", "unit_weight_g": 210, "weight_tolerance_g": 12},
-    {"sku": "YOGH-130", "name": "Yoghurt", "unit_weight_g": 135, "weight_tolerance_g": 5},
-    {"sku": "MILK-1L", "name": "Milk 1 l", "unit_weight_g": 1040, "weight_tolerance_g": 15},
-]
-PRICES = {
-    "USD": [199, 199, 149, 249, 129, 99, 499, 179, 229],
-    "KRW": [1800, 1800, 1200, 2500, 1300, 900, 4500, 1600, 2900],
-}
-
-
-def _shelves(rate: float = 30, noise: float = 2.0, drift: float = 0.0) -> list[Json]:
-    lanes = [
-        [("s1-a", "COLA-330", 8), ("s1-b", "LEMON-330", 8), ("s1-c", "WATER-500", 6)],
-        [("s2-a", "CHIPS-90", 10), ("s2-b", "BAR-50", 10), ("s2-c", "GUM-20", 10)],
-        [("s3-a", "SANDW-210", 6), ("s3-b", "YOGH-130", 8), ("s3-c", "MILK-1L", 4)],
-    ]
-    rates = [rate, min(60.0, rate * 1.5), max(20.0, rate * 0.7)]
-    return [
-        {
-            "id": f"s{i + 1}",
-            "scale": {"rate_hz": rates[i], "noise_g": noise, "drift_g_per_min": drift},
-            "lanes": [{"id": lid, "sku": sku, "count": n} for lid, sku, n in shelf],
-        }
-        for i, shelf in enumerate(lanes)
-    ]
-
-
-def take(t: float, lane: str, qty: int = 1) -> Json:
-    return {"t": t, "action": "take", "lane": lane, "qty": qty}
-
-
-def put(t: float, lane: str, sku: str, qty: int = 1) -> Json:
-    return {"t": t, "action": "put", "lane": lane, "sku": sku, "qty": qty}
-
-
-def close(t: float) -> Json:
-    return {"t": t, "action": "close"}
-
-
-def fault(t: float, kind: str, duration_s: float, **extra: Any) -> Json:
-    return {"t": t, "kind": kind, "duration_s": duration_s, **extra}
-
-
-def scenario(
-    name: str,
-    seed: int,
-    events: list[Json],
-    faults: list[Json] | None = None,
-    currency: str = "USD",
-    description: str = "",
-    **scale: float,
-) -> Json:
-    prices = PRICES[currency]
-    return {
-        "name": name,
-        "description": description,
-        "seed": seed,
-        "currency": currency,
-        "products": [{**p, "price": prices[i]} for i, p in enumerate(PRODUCTS)],
-        "shelves": _shelves(**scale),
-        "events": events,
-        "faults": faults or [],
-    }
+from cabinet_runtime.simulation.random_sessions import random_session
+from cabinet_runtime.simulation.suite_builders import Json, close, fault, put, scenario, take
 
 
 def suite() -> list[Json]:
@@ -396,63 +322,6 @@ def suite() -> list[Json]:
         )
     )
     return out
-
-
-_RANDOM_FAULTS = ("none", "none", "vibration", "hand_rest", "link_loss", "power_loss")
-
-
-def random_session(index: int, rng: np.random.Generator) -> Json:
-    """A plausible shopping session: takes, put-backs (sometimes on the wrong
-    lane or shelf), a random scale quality and at most one fault that ends
-    before the door closes (nothing rests on a shelf behind a closed door)."""
-    shelves = _shelves()
-    lanes = {lane["id"]: dict(lane) for shelf in shelves for lane in shelf["lanes"]}
-    hand: Counter[str] = Counter()
-    events: list[Json] = []
-    t = float(rng.uniform(1.5, 2.5))
-    for _ in range(int(rng.integers(1, 6))):
-        held = sorted(sku for sku, n in hand.items() if n)
-        if held and rng.random() < 0.3:
-            sku = str(rng.choice(held))
-            home = [lid for lid, ln in lanes.items() if ln["sku"] == sku]
-            room = [lid for lid, ln in lanes.items() if ln["count"] < SLOTS_PER_LANE]
-            options = [lid for lid in home if lid in room] if rng.random() < 0.6 else room
-            if not options:
-                continue
-            lane = str(rng.choice(options))
-            events.append(put(round(t, 2), lane, sku))
-            hand[sku] -= 1
-        else:
-            lane = str(rng.choice([lid for lid, ln in lanes.items() if ln["count"] > 0]))
-            qty = int(min(lanes[lane]["count"], 2 if rng.random() < 0.2 else 1))
-            events.append(take(round(t, 2), lane, qty))
-            hand[lanes[lane]["sku"]] += qty
-        lanes[lane]["count"] += -1 if events[-1]["action"] == "take" else 1
-        if events[-1]["action"] == "take" and events[-1]["qty"] == 2:
-            lanes[lane]["count"] -= 1
-        t += float(rng.uniform(2.2, 5.0))
-    closed = round(t + float(rng.uniform(1.0, 3.0)), 2)
-    events.append(close(closed))
-    kind = str(rng.choice(_RANDOM_FAULTS))
-    faults: list[Json] = []
-    if kind != "none":
-        start = round(float(rng.uniform(0.5, max(1.0, closed - 2.5))), 2)
-        length = round(float(rng.uniform(0.8, 2.0)), 2)
-        if kind in ("power_loss", "link_loss"):
-            length = round(float(rng.uniform(1.0, 5.0)), 2)
-        elif start + length > closed - 0.3:
-            length = round(max(0.3, closed - 0.3 - start), 2)
-        faults.append(fault(start, kind, length))
-    return scenario(
-        f"random-{index:03d}",
-        1000 + index,
-        events,
-        faults,
-        description="random session",
-        rate=float(rng.choice([20, 30, 40, 50, 60])),
-        noise=float(rng.choice([1.0, 2.0, 3.0, 5.0, 8.0])),
-        drift=float(rng.choice([0.0, 0.0, 5.0, -10.0, 15.0])),
-    )
 
 
 def write_suite(directory: Path, random_count: int = 85) -> list[Path]:

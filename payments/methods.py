@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import datetime
+from enum import StrEnum
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, Integer, LargeBinary, String, UniqueConstraint, select
@@ -19,6 +20,12 @@ from payments.errors import InvalidRequestError, NotFoundError
 from payments.processor import PaymentMethod
 
 NONCE_BYTES = 12
+
+
+class MethodStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REMOVED = "removed"
 
 
 class CredentialCipher:
@@ -92,7 +99,7 @@ class PaymentMethodStore:
                     credential=(
                         self.cipher.encrypt(method.credential, pm_id) if method.credential else None
                     ),
-                    status="active",
+                    status=MethodStatus.ACTIVE.value,
                     created_at=utcnow(),
                 )
             )
@@ -101,8 +108,9 @@ class PaymentMethodStore:
     def load(self, session: Session, pm_id: str) -> tuple[str, PaymentMethod]:
         """The owning customer and the usable method (credential decrypted)."""
         row = session.get(StoredPaymentMethod, pm_id)
-        if row is None or row.status != "active":
-            raise NotFoundError(f"no active payment method {pm_id!r}")
+        # a suspended token is still offered: the processor declines it with a clear code
+        if row is None or row.status == MethodStatus.REMOVED:
+            raise NotFoundError(f"no usable payment method {pm_id!r}")
         credential = self.cipher.decrypt(row.credential, row.id) if row.credential else None
         return row.customer_ref, PaymentMethod(
             processor=row.processor,
@@ -123,5 +131,31 @@ class PaymentMethodStore:
             row = session.get(StoredPaymentMethod, pm_id)
             if row is None:
                 raise NotFoundError(f"no payment method {pm_id!r}")
-            row.status = "removed"
-            row.credential = None
+            row.status = MethodStatus.REMOVED.value
+            row.credential = None  # the token's key is useless without the token
+
+    def set_token_status(self, processor: str, token_ref: str, status: MethodStatus) -> str:
+        """Follow the processor's token lifecycle (e.g. a network notification that the
+        token was suspended, resumed or deleted). Returns the payment method id."""
+        with write_transaction(self.engine) as session:
+            row = session.scalars(
+                select(StoredPaymentMethod).where(
+                    StoredPaymentMethod.processor == processor,
+                    StoredPaymentMethod.token_ref == token_ref,
+                )
+            ).first()
+            if row is None:
+                raise NotFoundError("no payment method with this token")
+            if row.status == MethodStatus.REMOVED:
+                return row.id  # deletion is final
+            row.status = status.value
+            if status is MethodStatus.REMOVED:
+                row.credential = None
+            return row.id
+
+    def status(self, pm_id: str) -> MethodStatus:
+        with Session(self.engine) as session:
+            row = session.get(StoredPaymentMethod, pm_id)
+            if row is None:
+                raise NotFoundError(f"no payment method {pm_id!r}")
+            return MethodStatus(row.status)

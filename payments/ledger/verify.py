@@ -181,8 +181,10 @@ def _check_balances(conn: Connection, report: LedgerReport) -> None:
             report.add(f"account {acc_id}: debits exceed credits")
         if flags & AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS and c_post + c_pend > d_post:
             report.add(f"account {acc_id}: credits exceed debits")
+        # Totals from the materialised balances: entries balance by construction (every
+        # transfer has two legs), so this is where a broken balance shows per currency.
         total = sums[currency]
-        for i, value in enumerate(expected):
+        for i, value in enumerate(stored):
             total[i] += value
     for acc_id in recomputed:
         report.add(f"entries reference unknown account {acc_id}")

@@ -20,6 +20,7 @@ from payments.errors import (
     ProcessorUnavailableError,
     UnknownOutcomeError,
 )
+from payments.methods import MethodStatus, PaymentMethodStore
 from payments.money import Money
 from payments.processor import (
     DeclineCode,
@@ -38,8 +39,28 @@ from payments.sandbox.messages import (
     SessionReply,
     SessionRequest,
 )
+from payments.sandbox.notifications import verify_notification
 
 PROCESSOR_NAME = "sandbox"
+
+# Token statuses in the network's lifecycle notifications -> our payment-method status.
+NOTIFIED_STATUS = {
+    "active": MethodStatus.ACTIVE,
+    "suspended": MethodStatus.SUSPENDED,
+    "deleted": MethodStatus.REMOVED,
+}
+
+
+def apply_token_notification(
+    methods: PaymentMethodStore, secret: str, signature_header: str, body: bytes
+) -> str:
+    """Verify a lifecycle notification from the network and update the payment method.
+    Returns the payment method id. Raises ``ValueError`` on a bad or stale signature."""
+    event = verify_notification(secret, signature_header, body)
+    status = NOTIFIED_STATUS.get(event.status)
+    if status is None:
+        raise ValueError(f"unknown token status {event.status!r}")
+    return methods.set_token_status(PROCESSOR_NAME, event.token, status)
 
 
 class SandboxProcessor:

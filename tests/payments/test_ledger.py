@@ -127,7 +127,8 @@ def test_verify_detects_tampering(engine: Engine) -> None:
         )
     report = verify_ledger(engine)
     assert not report.ok
-    assert any("USD" in p for p in report.problems)
+    assert not report.totals["USD"].balanced
+    assert any(p.startswith("USD:") for p in report.problems)
     assert any(card in p for p in report.problems)
 
 

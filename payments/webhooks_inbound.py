@@ -1,4 +1,5 @@
-"""Webhook signatures in Stripe's scheme, and inbound Stripe webhooks.
+"""Webhook signatures in Stripe's scheme, and inbound signed webhooks (Stripe's, and any
+sender using the same scheme, such as the sandbox network's token notifications).
 
 The scheme (used by Stripe towards us and by us towards merchants and partners):
 the header is ``t=<unix seconds>,v1=<hex>[,v1=<hex>...]`` where each v1 is
@@ -158,6 +159,34 @@ def record_inbound_event(
     return session.execute(statement).first() is not None
 
 
+def handle_signed_webhook(
+    session: Session,
+    provider: str,
+    payload: bytes,
+    header: str | None,
+    secret: str | Sequence[str],
+    now: datetime,
+    *,
+    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+) -> InboundWebhookOutcome:
+    """Verify a ``t=...,v1=...`` signed event from `provider` and record it once.
+
+    Raises WebhookSignatureError / WebhookPayloadError having changed nothing. The
+    caller owns the transaction: commit after processing an ACCEPTED event, so that a
+    crash mid-processing lets the sender's retry run it again."""
+    if not provider or len(provider) > 40:
+        raise ValueError("provider must be 1-40 characters")
+    verify_signature(payload, header, secret, now, tolerance_seconds=tolerance_seconds)
+    event = _parse_event(payload)
+    is_new = record_inbound_event(session, provider, event, payload, now)
+    return InboundWebhookOutcome(
+        status=InboundStatus.ACCEPTED if is_new else InboundStatus.DUPLICATE,
+        event_id=event["id"],
+        event_type=event["type"],
+        event=event,
+    )
+
+
 def handle_stripe_webhook(
     session: Session,
     payload: bytes,
@@ -167,15 +196,7 @@ def handle_stripe_webhook(
     *,
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
 ) -> InboundWebhookOutcome:
-    """Verify a Stripe webhook and record it once. Raises on a bad signature or body,
-    having changed nothing. The caller owns the transaction: commit after processing
-    an ACCEPTED event so a crash mid-processing lets Stripe's retry run it again."""
-    verify_signature(payload, header, secret, now, tolerance_seconds=tolerance_seconds)
-    event = _parse_event(payload)
-    is_new = record_inbound_event(session, "stripe", event, payload, now)
-    return InboundWebhookOutcome(
-        status=InboundStatus.ACCEPTED if is_new else InboundStatus.DUPLICATE,
-        event_id=event["id"],
-        event_type=event["type"],
-        event=event,
+    """A Stripe webhook (header ``Stripe-Signature``); see handle_signed_webhook."""
+    return handle_signed_webhook(
+        session, "stripe", payload, header, secret, now, tolerance_seconds=tolerance_seconds
     )

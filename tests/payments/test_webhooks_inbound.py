@@ -11,12 +11,14 @@ import stripe
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from payments.sandbox.notifications import sign
 from payments.webhook_models import InboundWebhookEvent
 from payments.webhooks_inbound import (
     InboundStatus,
     WebhookPayloadError,
     WebhookSignatureError,
     compute_signature,
+    handle_signed_webhook,
     handle_stripe_webhook,
     signature_header,
     verify_signature,
@@ -209,3 +211,24 @@ def test_concurrent_deliveries_of_one_event_accept_once(engine: Engine) -> None:
         thread.join()
     assert sorted(statuses) == [InboundStatus.ACCEPTED] + [InboundStatus.DUPLICATE] * 3
     assert _count(engine) == 1
+
+
+def test_sandbox_network_notifications_share_the_scheme_and_dedupe_per_provider(
+    sqlite_engine: Engine,
+) -> None:
+    secret = "network-notify-secret"
+    body = json.dumps({"id": "evt_1", "type": "token.suspended", "token": "4895"}).encode()
+    header = sign(secret, body, int(NOW.timestamp()))
+    with Session(sqlite_engine) as session, session.begin():
+        network = handle_signed_webhook(session, "sandbox_network", body, header, secret, NOW)
+        # The same event id from another provider is a different event.
+        stripe_body = _event("evt_1")
+        stripe_header = _stripe_header(stripe_body, SECRET, int(NOW.timestamp()))
+        from_stripe = handle_stripe_webhook(session, stripe_body, stripe_header, SECRET, NOW)
+        again = handle_signed_webhook(session, "sandbox_network", body, header, secret, NOW)
+    assert (network.status, from_stripe.status, again.status) == (
+        InboundStatus.ACCEPTED,
+        InboundStatus.ACCEPTED,
+        InboundStatus.DUPLICATE,
+    )
+    assert network.event_type == "token.suspended"

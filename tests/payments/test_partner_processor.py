@@ -27,6 +27,7 @@ from payments.partner_protocol import Keyring, PartnerKey
 from payments.processor import DeclineCode, OperationKind, PaymentMethod, Processor
 from payments.processors.partner_processor import PartnerConfig, PartnerProcessor
 from payments.sandbox.app import create_sandbox_app
+from payments.sandbox.cards import Behaviour
 from payments.sandbox.config import SandboxConfig, TokenRequestor
 from payments.sandbox.network import SandboxNetwork
 from payments.sandbox.partner_api import PartnerApiConfig
@@ -428,3 +429,16 @@ def test_key_rotation_server_accepts_old_and_new_signing_keys(
     ref = _hold(rotated, method, 800)
     assert processor.void(authorization_ref=ref, idempotency_key=_key("v")).approved
     rotated.close()
+
+
+def test_partner_unavailable_applies_nothing(sandbox: Sandbox, processor: PartnerProcessor) -> None:
+    method = _link(sandbox, processor)
+    ref = _hold(processor, method, 1000)
+    sandbox.network.inject_fault(OperationKind.CAPTURE, Behaviour.UNAVAILABLE)
+    key = _key("c")
+    with pytest.raises(ProcessorUnavailableError) as raised:
+        processor.capture(authorization_ref=ref, amount=_usd(500), idempotency_key=key)
+    assert not isinstance(raised.value, UnknownOutcomeError)
+    assert processor.query_operation(kind=OperationKind.CAPTURE, idempotency_key=key) is None
+    retried = processor.capture(authorization_ref=ref, amount=_usd(500), idempotency_key=key)
+    assert retried.captured == _usd(500)

@@ -48,8 +48,12 @@ from payments.sandbox.tsp import EnrollmentError, EnrollmentSession, TokenStatus
 def _base_url(request: Request[Any, Any, Any], network: SandboxNetwork) -> str:
     if network.config.public_url:
         return network.config.public_url.rstrip("/")
-    root = request.scope.get("root_path", "")
-    return str(request.base_url).rstrip("/") + (root if root and root != "/" else "")
+    # Mounted inside another app, the path we see has the mount prefix cut off; the raw
+    # path still has it.
+    raw = request.scope.get("raw_path", b"").decode("latin-1")
+    path = request.scope["path"]
+    prefix = raw[: len(raw) - len(path)] if path and raw.endswith(path) else ""
+    return str(request.base_url).rstrip("/") + prefix.rstrip("/")
 
 
 def _session_reply(

@@ -22,6 +22,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,12 @@ def _hnsw_for(
 
 
 def bench_size(
-    faces: SyntheticFaces, n: int, queries: int, params: HnswParams, cache: Path | None
+    faces: SyntheticFaces,
+    n: int,
+    queries: int,
+    params: HnswParams,
+    cache: Path | None,
+    ef_values: list[int],
 ) -> Row:
     data = faces.gallery(n, queries, seed=SEED + n)
     ids = [f"id{i}" for i in range(n)]
@@ -119,17 +125,33 @@ def bench_size(
     tag = f"{n}-m{params.m}-efc{params.ef_construction}-s{SEED}"
     hnsw, build_s, cached = _hnsw_for(data, ids, params, cache, tag)
     rss_hnsw = _rss_bytes() - rss0
-    times = _time_searches(hnsw, data.probes)
-    top1 = np.array([int(hnsw.search(as_probe(p), 1)[0][0][2:]) for p in data.probes])
-    p50, p95 = _percentiles(times)
     row.update(
-        hnsw_p50_ms=p50,
-        hnsw_p95_ms=p95,
-        hnsw_recall_at_1=float(np.mean(top1 == truth_nn)),
-        hnsw_rank1_identification=float(np.mean(top1 == data.probe_ids)),
         hnsw_build_s=None if cached else build_s,
         hnsw_bytes_per_million=hnsw.memory_bytes() / n * 1e6,
         hnsw_rss_bytes_per_million=(rss_hnsw / n * 1e6) if not cached else None,
+    )
+    sweep = []
+    for ef in ef_values:
+        hnsw.params = replace(params, ef_search=ef)
+        p50, p95 = _percentiles(_time_searches(hnsw, data.probes))
+        top1 = np.array([int(hnsw.search(as_probe(p), 1)[0][0][2:]) for p in data.probes])
+        sweep.append(
+            {
+                "ef_search": ef,
+                "p50_ms": p50,
+                "p95_ms": p95,
+                "recall_at_1": float(np.mean(top1 == truth_nn)),
+                "rank1_identification": float(np.mean(top1 == data.probe_ids)),
+            }
+        )
+    headline = next((r for r in sweep if r["ef_search"] == params.ef_search), sweep[0])
+    row.update(
+        hnsw_ef_search=headline["ef_search"],
+        hnsw_p50_ms=headline["p50_ms"],
+        hnsw_p95_ms=headline["p95_ms"],
+        hnsw_recall_at_1=headline["recall_at_1"],
+        hnsw_rank1_identification=headline["rank1_identification"],
+        ef_sweep=sweep,
     )
     del hnsw
     gc.collect()
@@ -191,6 +213,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _flat(row: Row) -> Row:
+    return {k: v for k, v in row.items() if not isinstance(v, list)}
+
+
 def print_table(title: str, rows: list[Row]) -> None:
     if not rows:
         return
@@ -211,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--m", type=int, default=HnswParams.m)
     parser.add_argument("--ef-construction", type=int, default=HnswParams.ef_construction)
     parser.add_argument("--ef", type=int, default=HnswParams.ef_search)
+    parser.add_argument("--ef-sweep", default="48,64,128,192", help="more ef_search values")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/facepay-bench-hnsw"))
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
@@ -242,11 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         print_table("exact vs HNSW search p50 (ms), small cohorts", report["crossover"])
     rows = []
     for n in (int(s) for s in args.sizes.split(",") if s):
-        rows.append(bench_size(faces, n, args.queries, params, cache))
-        print_table(f"matcher at {n:,} identities", rows[-1:])
+        ef_values = sorted({args.ef, *(int(e) for e in args.ef_sweep.split(",") if e)})
+        rows.append(bench_size(faces, n, args.queries, params, cache, ef_values))
+        print_table(f"HNSW ef_search sweep at {n:,} identities", rows[-1]["ef_sweep"])
+        print_table(f"matcher at {n:,} identities", [_flat(rows[-1])])
+        sys.stdout.flush()
         gc.collect()
     report["matcher"] = rows
-    print_table("matcher", rows)
+    print_table("matcher", [_flat(r) for r in rows])
     pipeline = pipeline_figures(args)
     if pipeline is not None:
         report["pipeline"] = pipeline

@@ -30,8 +30,8 @@ Matrix = npt.NDArray[np.float32]
 class HnswParams:
     """Graph parameters, chosen with benchmarks/biometrics.py (see docs/biometrics.md)."""
 
-    m: int = 24
-    ef_construction: int = 160
+    m: int = 16
+    ef_construction: int = 128
     ef_search: int = 96
     seed: int = 100
     bulk_threads: int = 0  # threads for a batch of >= 1000 (0: all cores); single adds use one

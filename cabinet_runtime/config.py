@@ -56,6 +56,8 @@ class IdentificationSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=
     faces: bool = True  # False: QR codes only, no face model loaded
     frames_required: int = 3
     model_pack_dir: str | None = None
+    antispoof_model: str | None = None  # a passive anti-spoofing ONNX model (MiniFASNet)
+    passive_alone_suffices: bool = False  # accept the passive model without depth or motion
     qr_prefix: str = "fp"
     interval_s: float = 0.2
     cooldown_s: float = 3.0  # after a session, before anyone is identified again

@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from biometrics.engine import DetectedFace, FaceEngine
-from biometrics.liveness.depth import check_depth
+from biometrics.liveness.passive import PassiveModel
+from biometrics.liveness.report import LivenessConfig, assess_liveness
 from biometrics.quality import QualityConfig, assess_frame
 from cabinet_runtime import protocol as p
 from cabinet_runtime.hardware.interfaces import BgrFrame, DepthMap
@@ -45,12 +46,12 @@ Evidence = FaceEvidence | QrEvidence
 
 @dataclass
 class _Streak:
+    """Consecutive good frames of one face (kept on the device, in memory only)."""
+
+    frames: list[BgrFrame] = field(default_factory=list)
+    faces: list[DetectedFace] = field(default_factory=list)
+    depths: list[DepthMap | None] = field(default_factory=list)
     embeddings: list[npt.NDArray[np.float32]] = field(default_factory=list)
-    detection_scores: list[float] = field(default_factory=list)
-    liveness_scores: list[float] = field(default_factory=list)
-    liveness_passed: list[bool | None] = field(default_factory=list)
-    liveness_reasons: set[str] = field(default_factory=set)
-    face_width_px: int = 0
 
 
 class FrontIdentifier:
@@ -59,6 +60,9 @@ class FrontIdentifier:
     A face counts once ``frames_required`` consecutive frames passed the quality
     gates and show the same person (cosine similarity of consecutive embeddings
     at least ``same_face_similarity``); a frame that fails breaks the streak.
+    Liveness is judged by biometrics over the streak: depth relief (when a depth
+    camera delivered), motion parallax across the frames, and the passive model
+    when one is configured.
     Without an engine only QR codes are read (a cabinet configured for QR only).
     """
 
@@ -69,6 +73,8 @@ class FrontIdentifier:
         frames_required: int = 3,
         same_face_similarity: float = 0.6,
         quality: QualityConfig | None = None,
+        liveness: LivenessConfig | None = None,
+        passive_model: PassiveModel | None = None,
         qr_prefix: str = QR_PREFIX,
     ) -> None:
         if frames_required < 1:
@@ -77,6 +83,8 @@ class FrontIdentifier:
         self._frames_required = frames_required
         self._same_face = same_face_similarity
         self._quality = quality or QualityConfig()
+        self._liveness = liveness or LivenessConfig()
+        self._passive = passive_model
         self._qr = cv2.QRCodeDetector()
         self._qr_prefix = qr_prefix
         self._streak = _Streak()
@@ -111,48 +119,48 @@ class FrontIdentifier:
         if streak.embeddings and float(streak.embeddings[-1] @ embedding) < self._same_face:
             self.reset()  # a different person stepped in
             streak = self._streak
+        streak.frames.append(frame)
+        streak.faces.append(face)
+        streak.depths.append(depth)
         streak.embeddings.append(embedding)
-        streak.detection_scores.append(face.score)
-        streak.face_width_px = int(face.width)
-        self._liveness(streak, face, depth)
         if len(streak.embeddings) < self._frames_required:
             return None
         evidence = self._evidence(streak)
         self.reset()
         return evidence
 
-    @staticmethod
-    def _liveness(streak: _Streak, face: DetectedFace, depth: DepthMap | None) -> None:
-        if depth is None:
-            streak.liveness_passed.append(None)
-            streak.liveness_reasons.add("no_depth_camera")
-            return
-        result = check_depth(depth, face)
-        streak.liveness_scores.append(result.score)
-        streak.liveness_passed.append(result.passed)
-        streak.liveness_reasons.update(result.reasons)
-
-    @staticmethod
-    def _evidence(streak: _Streak) -> FaceEvidence:
+    def _evidence(self, streak: _Streak) -> FaceEvidence:
+        assert self._engine is not None
         mean = np.mean(np.stack(streak.embeddings), axis=0)
         mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
-        decided = [v for v in streak.liveness_passed if v is not None]
-        # Every frame with depth must pass; frames without any evidence never pass.
-        passed = bool(decided) and all(decided) and len(decided) == len(streak.liveness_passed)
-        score = float(min(streak.liveness_scores)) if streak.liveness_scores else 0.0
+        depth = streak.depths[-1]
+        report = assess_liveness(
+            self._engine,
+            streak.frames[-1],
+            streak.faces[-1],
+            depth_mm=None if depth is None else depth.astype(np.float32),
+            frames=streak.frames if len(streak.frames) >= 2 else None,
+            passive_model=self._passive,
+            config=self._liveness,
+        )
+        decided = [c.score for c in report.checks if c.passed is not None]
+        if not report.checks:
+            reasons: tuple[str, ...] = ("no_liveness_sensor", *report.reasons)
+        else:
+            reasons = report.reasons
         return FaceEvidence(
             embedding=p.pack_embedding([float(x) for x in mean]),
             quality=p.QualityReport(
-                score=float(min(1.0, min(streak.detection_scores))),
+                score=float(min(1.0, min(f.score for f in streak.faces))),
                 passed=True,
-                face_width_px=streak.face_width_px,
+                face_width_px=int(streak.faces[-1].width),
             ),
             liveness=p.LivenessReport(
-                score=min(1.0, max(0.0, score)),
-                passed=passed,
-                method="depth" if streak.liveness_scores else "none",
-                frames=len(streak.embeddings),
-                reasons=tuple(sorted(streak.liveness_reasons)),
+                score=min(1.0, max(0.0, min(decided, default=0.0))),
+                passed=report.live,
+                method="+".join(c.name for c in report.checks) or "none",
+                frames=len(streak.frames),
+                reasons=tuple(dict.fromkeys(reasons)),
             ),
         )
 

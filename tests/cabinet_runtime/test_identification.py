@@ -94,7 +94,7 @@ def test_three_good_frames_of_a_live_face_give_an_embedding_that_passes_liveness
     assert float(vector @ direct) > 0.99  # the same person's embedding
     assert evidence.quality.passed
     assert evidence.liveness.passed
-    assert evidence.liveness.method == "depth"
+    assert evidence.liveness.method == "depth+motion"  # a still face: motion undecided
     assert evidence.liveness.frames == 3
 
 
@@ -109,8 +109,13 @@ def test_a_photo_held_up_fails_liveness_and_no_depth_camera_never_passes(
     blind = _feed(identifier, [(yao, None)] * 2)[-1]
     assert isinstance(blind, FaceEvidence)
     assert not blind.liveness.passed
-    assert blind.liveness.method == "none"
-    assert "no_depth_camera" in blind.liveness.reasons
+    assert blind.liveness.method == "motion"  # no depth camera, no head turn: no evidence
+    assert "no_liveness_evidence" in blind.liveness.reasons
+    single = FrontIdentifier(engine, frames_required=1)
+    alone = single.observe(yao)
+    assert isinstance(alone, FaceEvidence)
+    assert alone.liveness.method == "none"
+    assert not alone.liveness.passed
 
 
 def test_a_different_person_or_a_bad_frame_restarts_the_streak(
@@ -198,3 +203,30 @@ def _is_b64(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+ANTISPOOF = Path(__file__).resolve().parents[3] / "shared" / "models" / "antispoof"
+
+
+@pytest.mark.skipif(
+    not (ANTISPOOF / "minifasnet_v2se_128_fp32.onnx").is_file(),
+    reason="the shared MiniFASNet test model is not present",
+)
+def test_a_configured_passive_model_joins_the_liveness_report(
+    engine: FaceEngine, yao: Image
+) -> None:
+    from biometrics.liveness.passive import PassiveModel
+    from biometrics.liveness.report import LivenessConfig
+
+    model = PassiveModel.load(ANTISPOOF / "minifasnet_v2se_128_fp32.onnx")
+    identifier = FrontIdentifier(
+        engine,
+        frames_required=2,
+        passive_model=model,
+        liveness=LivenessConfig(passive_alone_suffices=True),
+    )
+    evidence = _feed(identifier, [(yao, None)] * 2)[-1]
+    assert isinstance(evidence, FaceEvidence)
+    assert evidence.liveness.method == "motion+passive"
+    probability = float(model.live_probability(yao, [engine.largest_face(yao)])[0])  # type: ignore[list-item]
+    assert evidence.liveness.passed == (probability >= 0.5)

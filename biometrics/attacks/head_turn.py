@@ -29,48 +29,76 @@ def _rotation(yaw: float, pitch: float) -> FloatArray:
     return np.asarray(about_x @ about_y, dtype=np.float64)
 
 
-def _render(
-    image: ImageArray,
-    height_px: FloatArray,
-    weight: FloatArray,
-    axis: tuple[float, float, float],
-    yaw_deg: float,
-    pitch_deg: float,
-    focal: float,
+class _Camera:
+    """Pinhole camera looking at pixels lifted towards it, rotating about an axis."""
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        axis: tuple[float, float, float],
+        yaw_deg: float,
+        pitch_deg: float,
+        focal: float,
+    ) -> None:
+        self.cx, self.cy = shape[1] / 2.0, shape[0] / 2.0
+        self.axis = np.array(axis)
+        self.rotation = _rotation(math.radians(yaw_deg), math.radians(pitch_deg))
+        self.focal = focal
+
+    def project(
+        self, xs: FloatArray, ys: FloatArray, lift: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        z = self.axis[2] - lift  # the ear plane lies at the axis depth; the face rises above it
+        points = np.stack([(xs - self.cx) * z / self.focal, (ys - self.cy) * z / self.focal, z], -1)
+        moved = (points - self.axis) @ self.rotation.T + self.axis
+        return (
+            self.cx + self.focal * moved[..., 0] / moved[..., 2],
+            self.cy + self.focal * moved[..., 1] / moved[..., 2],
+        )
+
+
+def _render_relief(
+    image: ImageArray, height_px: FloatArray, weight: FloatArray, camera: _Camera
 ) -> ImageArray:
     """Warp ``image`` as if its pixels, lifted ``height_px`` towards the camera,
-    were rotated about ``axis``; ``weight`` (0..1) says how much each pixel moves."""
+    were rotated; ``weight`` (0..1) says how much each pixel follows the head."""
     rows, cols = image.shape[:2]
-    cx, cy = cols / 2.0, rows / 2.0
-    rotation = _rotation(math.radians(yaw_deg), math.radians(pitch_deg))
-    axis_vec = np.array(axis)
-
-    def forward(xs: FloatArray, ys: FloatArray) -> tuple[FloatArray, FloatArray]:
-        maps = (xs.astype(np.float32), ys.astype(np.float32))
-        h = cv2.remap(height_px.astype(np.float32), *maps, cv2.INTER_LINEAR)
-        w = cv2.remap(weight.astype(np.float32), *maps, cv2.INTER_LINEAR)
-        z = axis_vec[2] - h  # the ear plane lies on the axis depth; the face rises above it
-        points = np.stack([(xs - cx) * z / focal, (ys - cy) * z / focal, z], axis=-1)
-        moved = (points - axis_vec) @ rotation.T + axis_vec
-        px = cx + focal * moved[..., 0] / moved[..., 2]
-        py = cy + focal * moved[..., 1] / moved[..., 2]
-        return xs + w * (px - xs), ys + w * (py - ys)
-
     grid_x, grid_y = np.meshgrid(
         np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64)
     )
-    src_x, src_y = grid_x.copy(), grid_y.copy()
-    for _ in range(12):  # fixed-point inversion of the forward warp
-        fx, fy = forward(src_x, src_y)
-        src_x += grid_x - fx
-        src_y += grid_y - fy
-    warped = cv2.remap(
-        image,
-        src_x.astype(np.float32),
-        src_y.astype(np.float32),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
+    # Only the head moves: invert the warp inside its (generously padded) box.
+    ys, xs = np.nonzero(weight > 1e-3)
+    pad = 0.25 * max(int(np.ptp(xs)), int(np.ptp(ys)), 1)
+    x0, x1 = int(max(xs.min() - pad, 0)), int(min(xs.max() + pad, cols - 1)) + 1
+    y0, y1 = int(max(ys.min() - pad, 0)), int(min(ys.max() + pad, rows - 1)) + 1
+    target_x, target_y = grid_x[y0:y1, x0:x1], grid_y[y0:y1, x0:x1]
+    height32, weight32 = height_px.astype(np.float32), weight.astype(np.float32)
+    src_x, src_y = target_x.copy(), target_y.copy()
+    for _ in range(8):  # fixed-point inversion of the forward warp
+        maps = (src_x.astype(np.float32), src_y.astype(np.float32))
+        lift = cv2.remap(height32, *maps, cv2.INTER_LINEAR).astype(np.float64)
+        follow = cv2.remap(weight32, *maps, cv2.INTER_LINEAR).astype(np.float64)
+        px, py = camera.project(src_x, src_y, lift)
+        src_x += target_x - (src_x + follow * (px - src_x))
+        src_y += target_y - (src_y + follow * (py - src_y))
+    map_x, map_y = grid_x.astype(np.float32), grid_y.astype(np.float32)
+    map_x[y0:y1, x0:x1] = src_x
+    map_y[y0:y1, x0:x1] = src_y
+    warped = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(warped, dtype=np.uint8)
+
+
+def _render_plane(image: ImageArray, camera: _Camera) -> ImageArray:
+    """A rigid plane's image moves by a homography: four corners fix it exactly."""
+    rows, cols = image.shape[:2]
+    corners_x = np.array([0.0, cols - 1.0, cols - 1.0, 0.0])
+    corners_y = np.array([0.0, 0.0, rows - 1.0, rows - 1.0])
+    px, py = camera.project(corners_x, corners_y, np.zeros(4))
+    homography = cv2.getPerspectiveTransform(
+        np.stack([corners_x, corners_y], 1).astype(np.float32),
+        np.stack([px, py], 1).astype(np.float32),
     )
+    warped = cv2.warpPerspective(image, homography, (cols, rows), borderMode=cv2.BORDER_REPLICATE)
     return np.asarray(warped, dtype=np.uint8)
 
 
@@ -95,7 +123,7 @@ def genuine_head_turn(
     axis = (float(kps[2][0] - cols / 2), float(kps[2][1] - rows / 2), float(focal))
     pitches = list(pitches_deg) if pitches_deg is not None else [0.0] * len(yaws_deg)
     return [
-        _render(image, height_px, weight, axis, yaw, pitch, focal)
+        _render_relief(image, height_px, weight, _Camera((rows, cols), axis, yaw, pitch, focal))
         for yaw, pitch in zip(yaws_deg, pitches, strict=True)
     ]
 
@@ -111,10 +139,8 @@ def planar_turn(
     rows, cols = image.shape[:2]
     focal = 1.2 * cols
     axis = (float(kps[2][0] - cols / 2), float(kps[2][1] - rows / 2), float(focal))
-    flat = np.zeros((rows, cols))
-    everywhere = np.ones((rows, cols))
     pitches = list(pitches_deg) if pitches_deg is not None else [0.0] * len(yaws_deg)
     return [
-        _render(image, flat, everywhere, axis, yaw, pitch, focal)
+        _render_plane(image, _Camera((rows, cols), axis, yaw, pitch, focal))
         for yaw, pitch in zip(yaws_deg, pitches, strict=True)
     ]

@@ -106,13 +106,15 @@ def check_motion(
 
 
 def track_landmarks(
-    engine: FaceEngine, frames: Sequence[npt.NDArray[np.uint8]]
+    engine: FaceEngine,
+    frames: Sequence[npt.NDArray[np.uint8]],
+    start: DetectedFace | None = None,
 ) -> list[FloatArray] | None:
-    """106-point landmarks of one face through ``frames``: the largest face of the
-    first frame, then in each frame the face nearest to where it was. None when
-    the face is lost in some frame."""
+    """106-point landmarks of one face through ``frames``: the face nearest to
+    ``start`` (the largest face when None), then in each frame the face nearest
+    to where it was. None when the face is lost in some frame."""
     tracks: list[FloatArray] = []
-    previous: DetectedFace | None = None
+    previous: DetectedFace | None = start
     for frame in frames:
         faces = engine.detect(frame, landmarks106=True)
         if not faces:

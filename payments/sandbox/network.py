@@ -19,7 +19,7 @@ from payments.money import CURRENCY_EXPONENTS
 from payments.processor import DeclineCode, OperationKind
 from payments.sandbox.cards import Behaviour
 from payments.sandbox.config import SandboxConfig
-from payments.sandbox.issuer import CardAccount, Issuer
+from payments.sandbox.issuer import Issuer
 from payments.sandbox.messages import AmountRequest, AuthorizeRequest, ErrorReply, OperationReply
 from payments.sandbox.tsp import NetworkToken, TokenService, TokenStatus
 
@@ -88,10 +88,6 @@ class SandboxNetwork:
         with self.lock:
             stored = self._operations.get((requestor_id, idempotency_key))
             return stored[1] if stored else None
-
-    def credit(self, pan: str, currency: str) -> CardAccount:
-        with self.lock:
-            return self.issuer.account(pan)
 
     # operations -----------------------------------------------------------
 

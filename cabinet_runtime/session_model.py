@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass
 
 import msgspec
@@ -60,10 +61,21 @@ class Lockout(msgspec.Struct, frozen=True, kw_only=True):
     since_wall: float
 
 
+# session_closed ids derive from the session id: if the runtime dies between
+# queueing the message and saving its new state, the recovered session queues
+# the same id again, which the outbox (and the server) treat as one message.
+_CLOSED_NAMESPACE = uuid.UUID("5f0c3a52-8a4e-4c1e-9d55-2b7f0e6d4a11")
+
+
+def session_closed_id(session_id: str) -> str:
+    return str(uuid.uuid5(_CLOSED_NAMESPACE, session_id))
+
+
 def session_closed(session_id: str, result: PickResult | None, recovered: bool) -> p.SessionClosed:
     """The wire message for a finished session (``None``: the door never opened)."""
     if result is None:
         return p.SessionClosed(
+            id=session_closed_id(session_id),
             session_id=session_id,
             lines=(),
             review=False,
@@ -78,6 +90,7 @@ def session_closed(session_id: str, result: PickResult | None, recovered: bool) 
     amount = sum(line.qty * line.unit_price for line in result.lines if line.qty > 0)
     weight = sum(s.delta_g for s in result.shelves if s.delta_g is not None)
     return p.SessionClosed(
+        id=session_closed_id(session_id),
         session_id=session_id,
         lines=lines,
         review=result.review,

@@ -519,3 +519,28 @@ def test_restart_while_settling_keeps_the_close_message_queued(rig: Rig) -> None
     snapshot = msgspec.json.decode(LocalStore(rig.tmp / "state.db").get("session") or b"{}")
     assert snapshot["state"] == "settling"
     assert {s.lane: s.count for s in restarted.stock()}["A1"] == 4  # stock survived too
+
+
+def test_a_crash_between_queueing_the_close_and_saving_the_state_sends_one_close(
+    rig: Rig,
+) -> None:
+    machine = rig.machine()
+    session_id = _approved_and_unlocked(rig, machine)
+    _shop(rig, machine, [("A1", 1)])
+    rig.run_until(machine, S.DOOR_CLOSED)
+    recording = (rig.tmp / "session.rec").read_bytes()
+    rig.run_until(machine, S.SETTLING)
+    # as if the process died right after queueing session_closed: the saved state
+    # still says door_closed and the recording is still on disk
+    store = LocalStore(rig.tmp / "state.db")
+    store.put(
+        LocalStore.SESSION_KEY,
+        msgspec.json.encode({"state": "door_closed", "session_id": session_id, "approved": True}),
+    )
+    (rig.tmp / "session.rec").write_bytes(recording)
+    restarted = rig.machine()
+    assert restarted.state is S.DOOR_CLOSED
+    rig.run_until(restarted, S.SETTLING)
+    closes = rig.sent(p.SessionClosed)
+    assert len(closes) == 1  # the same message id: queued once
+    assert closes[0].session_id == session_id

@@ -22,7 +22,6 @@ import os
 import platform
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +131,7 @@ def bench_size(
     )
     sweep = []
     for ef in ef_values:
-        hnsw.params = replace(params, ef_search=ef)
+        hnsw.set_ef_search(ef)
         p50, p95 = _percentiles(_time_searches(hnsw, data.probes))
         top1 = np.array([int(hnsw.search(as_probe(p), 1)[0][0][2:]) for p in data.probes])
         sweep.append(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import hnswlib
 import numpy as np
@@ -114,21 +114,31 @@ class HnswIndex:
             labels = [self._label_of[s] for s in part]
             yield part, np.asarray(self._index.get_items(labels), dtype=np.float32)
 
-    def search(self, query: Vector, k: int, ef: int | None = None) -> list[tuple[str, float]]:
+    def set_ef_search(self, ef: int) -> None:
+        """Change the search breadth (recall against latency); not while searching."""
+        self.params = replace(self.params, ef_search=ef)
+        self._index.set_ef(ef)
+
+    def _scan(self, query: Vector, k: int) -> list[tuple[str, float]]:
+        best: list[tuple[str, float]] = []
+        for ids, vectors in self.items():
+            scores = vectors @ query
+            best.extend(zip(ids, scores.tolist(), strict=True))
+            best = sorted(best, key=lambda hit: hit[1], reverse=True)[:k]
+        return best
+
+    def search(self, query: Vector, k: int) -> list[tuple[str, float]]:
         k = min(k, len(self._label_of))
         if k <= 0:
             return []
-        ef = max(ef or self.params.ef_search, k)
-        self._index.set_ef(ef)
         try:
+            # hnswlib searches with max(ef, k), so a large k needs no ef change
+            # (and concurrent readers never touch shared settings).
             labels, distances = self._index.knn_query(query, k=k, num_threads=1)
         except RuntimeError:
-            # Too few reachable live elements for k at this ef (many deletions):
-            # widen the search instead of failing the caller.
-            self._index.set_ef(max(4 * ef, len(self._label_of) + self._deleted))
-            labels, distances = self._index.knn_query(query, k=k, num_threads=1)
-        finally:
-            self._index.set_ef(self.params.ef_search)
+            # Too few live elements reachable for k (heavy deletions): answer
+            # with an exact scan of the live vectors rather than fail.
+            return self._scan(query, k)
         out = []
         # hnswlib's inner-product distance is 1 - <q, x>.
         for label, distance in zip(labels[0].tolist(), distances[0].tolist(), strict=True):

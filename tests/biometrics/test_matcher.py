@@ -240,3 +240,22 @@ def test_memory_estimate_grows_with_size() -> None:
     _enroll(m, 1000)
     per_template = m.stats(SITE).memory_bytes / 1000
     assert 2048 < per_template < 8000
+
+
+def test_hnsw_k_beyond_ef_and_heavy_deletion_still_return_live_subjects() -> None:
+    from biometrics.matcher_hnsw import HnswIndex, HnswParams
+
+    index = HnswIndex(512, HnswParams(ef_search=16))
+    vectors = _units(400, 21)
+    index.upsert([f"s{i}" for i in range(400)], vectors)
+    hits = index.search(vectors[0], 200)
+    assert len(hits) == 200
+    assert hits[0][0] == "s0"
+    for i in range(1, 390):
+        index.remove(f"s{i}")
+    live = {"s0", *(f"s{i}" for i in range(390, 400))}
+    hits = index.search(vectors[395], 11)
+    assert {h[0] for h in hits} == live
+    assert hits[0][0] == "s395"
+    # The exact fallback used when the graph cannot supply k live results agrees.
+    assert [h[0] for h in index._scan(vectors[395], 11)] == [h[0] for h in hits]

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from biometrics.attacks.sources import source_faces
+from biometrics.attacks.suite import ATTACK_TYPES, GENUINE, run_suite, suite_report
+from biometrics.engine import FaceEngine
+
+
+@pytest.fixture(scope="module")
+def report(engine: FaceEngine) -> dict[str, dict]:  # type: ignore[type-arg]
+    sources = source_faces(engine, mirrored=False)
+    chosen = [s for s in sources if s.name in ("t1-1", "yaoming-0", "gdp-1")]
+    assert len(chosen) == 3
+    results = run_suite(engine, chosen, seed=1)
+    assert sum(r.kind == GENUINE for r in results) == 3
+    assert len(results) == 3 * (1 + len(ATTACK_TYPES))
+    return suite_report(results)
+
+
+def test_source_faces_come_from_shipped_photos(engine: FaceEngine) -> None:
+    sources = source_faces(engine, mirrored=False)
+    assert len(sources) >= 8
+    assert all(s.frame.shape == (480, 640, 3) for s in sources)
+
+
+def test_depth_evidence_stops_prints_and_screens(report: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    depth = report["depth"]
+    assert set(depth["apcer"]) == set(ATTACK_TYPES)
+    assert all(rate == 0.0 for rate in depth["apcer"].values())
+    assert depth["bpcer"] == 0.0
+
+
+def test_depth_and_motion_together(report: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    both = report["depth+motion"]
+    assert all(rate == 0.0 for rate in both["apcer"].values())
+    assert both["bpcer"] == 0.0
+
+
+def test_motion_alone_is_reported(report: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    motion = report["motion"]
+    assert 0.0 <= motion["bpcer"] <= 1.0
+    assert motion["attack_counts"] == dict.fromkeys(sorted(ATTACK_TYPES), 3)

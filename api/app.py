@@ -10,8 +10,10 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from api.cabinets import provision_cabinet
+from api.customers import CustomerController
 from api.gateway import cabinet_gateway
 from api.health import healthz, readyz
+from api.pages.customer_pages import customer_pages
 from api.problems import EXCEPTION_HANDLERS
 from api.receipts import receipt_json, receipt_page
 from api.recovery import recovery
@@ -42,6 +44,8 @@ def create_app(platform: Platform) -> Litestar:
             sandbox_network(platform),
             receipt_page,
             receipt_json,
+            CustomerController,
+            customer_pages,
         ],
         lifespan=[recovery],
         state=State({"platform": platform}),

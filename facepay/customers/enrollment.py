@@ -12,6 +12,7 @@ stored or nothing is.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -178,14 +179,15 @@ async def enroll_face(
     customer may not enroll; EnrollmentRejectedError lists per-image reasons."""
     if not MIN_IMAGES <= len(images) <= MAX_IMAGES:
         raise ValidationError(f"send {MIN_IMAGES} to {MAX_IMAGES} images, got {len(images)}")
-    _check_may_enroll(platform, customer_id)
+    # Database work also stays off the event loop (SQLite waits for its write lock).
+    await asyncio.to_thread(_check_may_enroll, platform, customer_id)
     try:
         extraction = await run_in_thread(extract_template, engine, images, liveness=liveness)
     except BiometricsError as exc:
         raise EnrollmentRejectedError(f"the images could not be processed: {exc}", {}) from exc
     if extraction.template is None:
         raise _rejection(extraction, len(images))
-    receipt = _store(platform, customer_id, extraction, engine.pack_id)
+    receipt = await asyncio.to_thread(_store, platform, customer_id, extraction, engine.pack_id)
     publish(platform, customer_id, ChangeKind.ENROLLED)
     return receipt
 

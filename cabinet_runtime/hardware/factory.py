@@ -138,8 +138,7 @@ def build_hardware(
         raise HardwareConfigError(f"[hardware]: {exc}") from exc
     if cfg.driver not in ("simulated", "opencv"):
         raise HardwareConfigError(f"[hardware]: unknown driver {cfg.driver!r}")
-    sim_clock = clock if isinstance(clock, ManualClock) else ManualClock()
-    run_clock: Clock = clock if clock is not None else sim_clock
+    run_clock: Clock = clock if clock is not None else ManualClock()
     planogram = Planogram(
         currency=cfg.currency,
         products=[Product(**msgspec.structs.asdict(p)) for p in cfg.products],
@@ -153,7 +152,7 @@ def build_hardware(
         for i, s in enumerate(cfg.shelves)
     }
     world = build_cabinet(
-        planogram, scale_cfgs, sim_clock, cfg.seed, base_dir, cfg.lock.relock_after_s
+        planogram, scale_cfgs, run_clock, cfg.seed, base_dir, cfg.lock.relock_after_s
     )
     world.lock.stick(cfg.lock.stick_next)
     shelf_cameras: dict[str, ShelfCamera] = {}

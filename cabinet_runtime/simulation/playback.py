@@ -60,8 +60,7 @@ def _inject(cabinet: SimulatedCabinet, fault: FaultSpec) -> None:
             shelf.camera.drop(window)
 
 
-def _schedule_customer(cabinet: SimulatedCabinet, scenario: Scenario) -> None:
-    clock = cabinet.clock
+def _schedule_customer(cabinet: SimulatedCabinet, clock: ManualClock, scenario: Scenario) -> None:
     clock.call_at(-UNLOCK_LEAD_S, lambda: cabinet.lock.unlock(relock_after_s=30.0))
 
     def open_door() -> None:
@@ -96,7 +95,7 @@ def run_scenario(scenario: Scenario, base_dir: Path | None = None) -> ScenarioOu
     cabinet = build_cabinet(planogram, scale_cfgs, clock, scenario.seed, base_dir)
     for fault in scenario.faults:
         _inject(cabinet, fault)
-    _schedule_customer(cabinet, scenario)
+    _schedule_customer(cabinet, clock, scenario)
     outages = [Window(f.t, f.duration_s) for f in scenario.faults if f.kind == "power_loss"]
     scales = {sid: sh.scale for sid, sh in cabinet.shelves.items()}
     cameras = {sid: sh.camera for sid, sh in cabinet.shelves.items()}

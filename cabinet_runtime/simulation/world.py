@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cabinet_runtime.hardware.clock import ManualClock
-from cabinet_runtime.hardware.interfaces import BgrFrame
+from cabinet_runtime.hardware.interfaces import BgrFrame, Clock
 from cabinet_runtime.hardware.shelf_layout import SLOTS_PER_LANE, ShelfLayout
 from cabinet_runtime.hardware.simulated import (
     SimulatedDoorLock,
@@ -66,7 +65,7 @@ def _render(renderer: ShelfRenderer, layout: ShelfLayout, lanes: dict[str, list[
 
 @dataclass
 class SimulatedCabinet:
-    clock: ManualClock
+    clock: Clock
     planogram: Planogram
     door: SimulatedDoorSensor
     lock: SimulatedDoorLock
@@ -127,7 +126,7 @@ class SimulatedCabinet:
 def build_cabinet(
     planogram: Planogram,
     scales: Mapping[str, ScaleConfig],
-    clock: ManualClock,
+    clock: Clock,
     seed: int = 0,
     image_dir: Path | None = None,
     relock_after_s: float = 10.0,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cabinet_runtime.hardware.bundle import Hardware
-from cabinet_runtime.hardware.clock import ManualClock
+from cabinet_runtime.hardware.clock import ManualClock, SystemClock
 from cabinet_runtime.hardware.factory import HardwareConfigError, build_hardware
 from cabinet_runtime.hardware.interfaces import (
     DepthCamera,
@@ -98,6 +98,12 @@ def test_health_reports_configured_faults() -> None:
     assert failures == {"door_lock", "scale:s2", "shelf_camera:s2"}
     assert hw.shelf_cameras["s2"].capture() is None
     assert hw.shelf_cameras["s1"].capture() is not None
+
+
+def test_simulated_drivers_run_in_real_time_on_the_system_clock() -> None:
+    hw = build_hardware(_config(), clock=SystemClock())
+    hw.clock.sleep(0.25)
+    assert 4 <= len(hw.scales["s1"].read_samples()) <= 12
 
 
 def test_injected_clock_is_used() -> None:

@@ -96,23 +96,6 @@ def declined(
     )
 
 
-def approved_from_intent(kind: OperationKind, key: str, intent: Any, amount: Money) -> Outcome:
-    """An approved outcome carrying the PaymentIntent's totals after the operation."""
-    currency = str(intent.currency)
-    charge = field(intent, "latest_charge")
-    refunded = None if charge is None or isinstance(charge, str) else int(charge.amount_refunded)
-    return Outcome(
-        kind=kind,
-        status=OutcomeStatus.APPROVED,
-        idempotency_key=key,
-        authorization_ref=str(intent.id),
-        amount=amount,
-        authorized=money(intent.amount, currency),
-        captured=money(intent.amount_received, currency),
-        refunded=None if refunded is None else money(refunded, currency),
-    )
-
-
 def intent_decline(kind: OperationKind, key: str, intent: Any, amount: Money) -> Outcome | None:
     """The decline recorded on an intent by a failed confirmation, if any."""
     error = field(intent, "last_payment_error")
@@ -159,7 +142,8 @@ def call_or_decline(
             error = exc.error
             code = decline_code_for(exc.code, error.decline_code if error else None)
             intent = error.payment_intent if error else None
-            intent_ref = str(intent.id) if intent is not None else ref
+            # A declined second charge still reports the hold it was meant to grow.
+            intent_ref = str(intent.id) if ref is None and intent is not None else ref
             return declined(kind, key, intent_ref, amount, code, exc.user_message or "")
         except stripe.InvalidRequestError as exc:
             if exc.code in _STATE_DECLINES:

@@ -5,8 +5,8 @@ PaymentIntent with ``capture_method=manual`` created and confirmed off-session i
 one call; the basket is captured with ``amount_to_capture`` (the rest of the hold
 is released); a hold is voided by cancelling the intent. Increments use
 Stripe's incremental authorization when the charge reports it available, and
-otherwise decline with INCREMENT_NOT_SUPPORTED so the caller places a second
-hold (a second charge).
+otherwise a second charge: another manual-capture intent on the same card that
+travels with the first under one authorization_ref (stripe_hold_group).
 
 Every Stripe request carries an Idempotency-Key derived from our own key and
 the step, so a retry after a restart replays instead of acting twice. Our key is
@@ -17,11 +17,11 @@ Stripe's search lags writes by up to about a minute, by listing recent intents.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
+from stripe import RequestOptions
 from stripe.params import PaymentIntentCreateParams, SetupIntentCreateParams
 
 from payments.errors import LinkNotCompletedError, ProcessorError
@@ -33,21 +33,27 @@ from payments.processor import (
     Outcome,
     PaymentMethod,
 )
+from payments.processors.stripe_hold_group import (
+    EXPAND_CHARGE,
+    EXTRAS_METADATA,
+    PART_METADATA,
+    SECOND_CHARGE_FOR,
+    HoldGroup,
+    HoldGroupReader,
+    allocate,
+    extra_ids,
+    refunded_on,
+)
 from payments.processors.stripe_outcomes import (
     KEY_METADATA,
-    approved_from_intent,
     call_or_decline,
     declined,
     increment_marker,
-    intent_decline,
     metadata_value,
-    money,
     stripe_key,
     translated_errors,
 )
-
-_EXPAND_CHARGE = ["latest_charge"]
-_ACTIVE_OR_DONE = ("requires_capture", "succeeded", "canceled")
+from payments.processors.stripe_recovery import StripeRecovery
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,8 @@ class StripeProcessor:
             http_client=self._http,
         )
         self._v1 = client.v1
-        self._recent_scan_seconds = config.recent_scan_seconds
+        self._reader = HoldGroupReader(self._v1)
+        self._recovery = StripeRecovery(self._v1, self._reader, config.recent_scan_seconds)
 
     # -- linking -----------------------------------------------------------------
     def begin_link(
@@ -157,14 +164,14 @@ class StripeProcessor:
                 "card": {"request_incremental_authorization": "if_available"}
             },
             "metadata": {KEY_METADATA: idempotency_key, "facepay_merchant_ref": merchant_ref},
-            "expand": _EXPAND_CHARGE,
+            "expand": EXPAND_CHARGE,
         }
 
         def call() -> Outcome:
             intent = self._v1.payment_intents.create(
                 params, {"idempotency_key": stripe_key(kind, idempotency_key)}
             )
-            return approved_from_intent(kind, idempotency_key, intent, amount)
+            return HoldGroup((intent,)).approved(kind, idempotency_key, amount)
 
         return call_or_decline(kind, idempotency_key, None, amount, call)
 
@@ -176,9 +183,10 @@ class StripeProcessor:
         marker = increment_marker(idempotency_key)
 
         def call() -> Outcome:
-            intent = self._retrieve(authorization_ref)
+            group = self._group(authorization_ref)
+            intent = group.original
             if metadata_value(intent, marker) is not None:  # applied before the answer was lost
-                return approved_from_intent(kind, idempotency_key, intent, additional)
+                return group.approved(kind, idempotency_key, additional)
             if intent.status != "requires_capture":
                 return declined(
                     kind,
@@ -190,73 +198,151 @@ class StripeProcessor:
                 )
             details = intent.latest_charge.payment_method_details.card
             if details.incremental_authorization.status != "available":
-                return declined(
-                    kind,
-                    idempotency_key,
-                    authorization_ref,
-                    additional,
-                    DeclineCode.INCREMENT_NOT_SUPPORTED,
-                    "incremental authorization is not available; place a second hold",
-                )
+                return self._second_charge(group, additional, idempotency_key)
             raised = self._v1.payment_intents.increment_authorization(
                 authorization_ref,
                 {
                     "amount": intent.amount + additional.amount,
                     "metadata": {marker: str(additional.amount)},
-                    "expand": _EXPAND_CHARGE,
+                    "expand": EXPAND_CHARGE,
                 },
                 {"idempotency_key": stripe_key(kind, idempotency_key)},
             )
-            return approved_from_intent(kind, idempotency_key, raised, additional)
+            return group.with_intent(0, raised).approved(kind, idempotency_key, additional)
 
         return call_or_decline(kind, idempotency_key, authorization_ref, additional, call)
+
+    def _second_charge(self, group: HoldGroup, additional: Money, idempotency_key: str) -> Outcome:
+        """Hold `additional` in a second intent on the same card, then list it on the original."""
+        kind, original = OperationKind.INCREMENT, group.original
+        key = stripe_key(kind, idempotency_key)
+        params: PaymentIntentCreateParams = {
+            "amount": additional.amount,
+            "currency": additional.currency.lower(),
+            "customer": str(original.customer),
+            "payment_method": str(original.payment_method),
+            "capture_method": "manual",
+            "confirm": True,
+            "off_session": True,
+            "metadata": {SECOND_CHARGE_FOR: str(original.id)},
+            "expand": EXPAND_CHARGE,
+        }
+        extra = self._v1.payment_intents.create(params, {"idempotency_key": f"{key}-second"})
+        linked = self._v1.payment_intents.update(
+            str(original.id),
+            {
+                "metadata": {
+                    increment_marker(idempotency_key): str(additional.amount),
+                    EXTRAS_METADATA: ",".join([*extra_ids(original), str(extra.id)]),
+                },
+                "expand": EXPAND_CHARGE,
+            },
+            {"idempotency_key": f"{key}-link"},
+        )
+        grown = group.with_intent(0, linked).with_intent(len(group.intents), extra)
+        return grown.approved(kind, idempotency_key, additional)
 
     def capture(self, *, authorization_ref: str, amount: Money, idempotency_key: str) -> Outcome:
         amount.require_positive()
         kind = OperationKind.CAPTURE
+        key = stripe_key(kind, idempotency_key)
 
         def call() -> Outcome:
-            intent = self._v1.payment_intents.capture(
-                authorization_ref,
-                {"amount_to_capture": amount.amount, "expand": _EXPAND_CHARGE},
-                {"idempotency_key": stripe_key(kind, idempotency_key)},
-            )
-            return approved_from_intent(kind, idempotency_key, intent, amount)
+            group = self._group(authorization_ref)
+            parts = allocate(amount.amount, [int(i.amount) for i in group.intents])
+            if parts is None:
+                return declined(
+                    kind,
+                    idempotency_key,
+                    authorization_ref,
+                    amount,
+                    DeclineCode.AMOUNT_EXCEEDS_AUTHORIZATION,
+                    f"capture exceeds the hold of {group.total('amount')}",
+                )
+            for index, (intent, part) in enumerate(zip(group.intents, parts, strict=True)):
+                options: RequestOptions = {"idempotency_key": f"{key}-{index}"}
+                if part:
+                    done = self._v1.payment_intents.capture(
+                        str(intent.id),
+                        {"amount_to_capture": part, "expand": EXPAND_CHARGE},
+                        options,
+                    )
+                else:  # a second charge the basket did not need is released
+                    done = self._v1.payment_intents.cancel(
+                        str(intent.id), {"expand": EXPAND_CHARGE}, options
+                    )
+                group = group.with_intent(index, done)
+            return group.approved(kind, idempotency_key, amount)
 
         return call_or_decline(kind, idempotency_key, authorization_ref, amount, call)
 
     def void(self, *, authorization_ref: str, idempotency_key: str) -> Outcome:
         kind = OperationKind.VOID
+        key = stripe_key(kind, idempotency_key)
         with translated_errors():
-            held = self._retrieve(authorization_ref)
-        # Uncaptured, the intent's amount is exactly the hold being released.
-        released = money(held.amount, str(held.currency))
+            group = self._group(authorization_ref)
+        # Uncaptured, the intents' amounts are exactly the hold being released.
+        released = group.total("amount")
 
         def call() -> Outcome:
-            intent = self._v1.payment_intents.cancel(
-                authorization_ref,
-                {"cancellation_reason": "abandoned", "expand": _EXPAND_CHARGE},
-                {"idempotency_key": stripe_key(kind, idempotency_key)},
-            )
-            return approved_from_intent(kind, idempotency_key, intent, released)
+            nonlocal group
+            for index, intent in enumerate(group.intents):
+                canceled = self._v1.payment_intents.cancel(
+                    str(intent.id),
+                    {"cancellation_reason": "abandoned", "expand": EXPAND_CHARGE},
+                    {"idempotency_key": f"{key}-{index}"},
+                )
+                group = group.with_intent(index, canceled)
+            return group.approved(kind, idempotency_key, released)
 
         return call_or_decline(kind, idempotency_key, authorization_ref, released, call)
 
     def refund(self, *, authorization_ref: str, amount: Money, idempotency_key: str) -> Outcome:
         amount.require_positive()
         kind = OperationKind.REFUND
+        key = stripe_key(kind, idempotency_key)
 
         def call() -> Outcome:
-            self._v1.refunds.create(
-                {
-                    "payment_intent": authorization_ref,
-                    "amount": amount.amount,
-                    "metadata": {KEY_METADATA: idempotency_key},
-                },
-                {"idempotency_key": stripe_key(kind, idempotency_key)},
-            )
-            intent = self._retrieve(authorization_ref)
-            return approved_from_intent(kind, idempotency_key, intent, amount)
+            group = self._group(authorization_ref)
+            if group.original.status != "succeeded":
+                return declined(
+                    kind,
+                    idempotency_key,
+                    authorization_ref,
+                    amount,
+                    DeclineCode.AUTHORIZATION_NOT_ACTIVE,
+                    f"nothing captured: the intent is {group.original.status}",
+                )
+            # Refundable per intent, not counting this key's own earlier parts, so a
+            # retry after a partial failure computes the same split.
+            refundable = []
+            for intent in group.intents:
+                own = sum(r.amount for r in self._refunds(intent, idempotency_key))
+                refundable.append(int(intent.amount_received) - refunded_on(intent) + own)
+            parts = allocate(amount.amount, refundable)
+            if parts is None:
+                return declined(
+                    kind,
+                    idempotency_key,
+                    authorization_ref,
+                    amount,
+                    DeclineCode.AMOUNT_EXCEEDS_AUTHORIZATION,
+                    f"refund exceeds the {sum(refundable)} captured and not yet refunded",
+                )
+            used = [(index, part) for index, part in enumerate(parts) if part]
+            for number, (index, part) in enumerate(used, start=1):
+                self._v1.refunds.create(
+                    {
+                        "payment_intent": str(group.intents[index].id),
+                        "amount": part,
+                        "metadata": {
+                            KEY_METADATA: idempotency_key,
+                            PART_METADATA: f"{number}/{len(used)}",
+                        },
+                    },
+                    {"idempotency_key": f"{key}-{index}"},
+                )
+            return self._group(authorization_ref).approved(kind, idempotency_key, amount)
 
         return call_or_decline(kind, idempotency_key, authorization_ref, amount, call)
 
@@ -264,67 +350,13 @@ class StripeProcessor:
     def query_operation(
         self, *, kind: OperationKind, idempotency_key: str, authorization_ref: str | None = None
     ) -> Outcome | None:
-        with translated_errors():
-            if kind is OperationKind.AUTHORIZE:
-                return self._query_authorization(idempotency_key)
-            if kind is OperationKind.LINK:
-                raise ProcessorError("link sessions are resumed with complete_link, not queried")
-            if authorization_ref is None:
-                raise ProcessorError(f"querying a {kind.value} needs the authorization_ref")
-            intent = self._retrieve(authorization_ref)
-            if kind is OperationKind.REFUND:
-                return self._query_refund(intent, idempotency_key)
-            currency = str(intent.currency)
-            if kind is OperationKind.INCREMENT:
-                applied = metadata_value(intent, increment_marker(idempotency_key))
-                if applied is None:
-                    return None
-                return approved_from_intent(
-                    kind, idempotency_key, intent, money(int(applied), currency)
-                )
-            if kind is OperationKind.CAPTURE and intent.status == "succeeded":
-                captured = money(intent.amount_received, currency)
-                return approved_from_intent(kind, idempotency_key, intent, captured)
-            if kind is OperationKind.VOID and intent.status == "canceled":
-                released = money(intent.amount, currency)
-                return approved_from_intent(kind, idempotency_key, intent, released)
-            return None
+        return self._recovery.query(kind, idempotency_key, authorization_ref)
 
-    def _query_authorization(self, idempotency_key: str) -> Outcome | None:
-        escaped = idempotency_key.replace("\\", "\\\\").replace("'", "\\'")
-        found = self._v1.payment_intents.search(
-            {"query": f"metadata['{KEY_METADATA}']:'{escaped}'", "expand": ["data.latest_charge"]}
-        )
-        intent = found.data[0] if found.data else self._scan_recent(idempotency_key)
-        if intent is None:
-            return None
-        amount = money(intent.amount, str(intent.currency))
-        kind = OperationKind.AUTHORIZE
-        if intent.status in _ACTIVE_OR_DONE and intent.latest_charge:
-            return approved_from_intent(kind, idempotency_key, intent, amount)
-        return intent_decline(kind, idempotency_key, intent, amount)
+    def _refunds(self, intent: Any, idempotency_key: str) -> list[Any]:
+        return self._reader.refunds(intent, idempotency_key)
 
-    def _scan_recent(self, idempotency_key: str) -> Any:
-        since = int(time.time()) - self._recent_scan_seconds
-        page = self._v1.payment_intents.list(
-            {"created": {"gte": since}, "limit": 100, "expand": ["data.latest_charge"]}
-        )
-        for intent in page.auto_paging_iter():
-            if metadata_value(intent, KEY_METADATA) == idempotency_key:
-                return intent
-        return None
-
-    def _query_refund(self, intent: Any, idempotency_key: str) -> Outcome | None:
-        refunds = self._v1.refunds.list({"payment_intent": str(intent.id), "limit": 100})
-        found: list[Any] = list(refunds.data)
-        for refund in found:
-            if metadata_value(refund, KEY_METADATA) == idempotency_key:
-                amount = money(refund.amount, str(refund.currency))
-                return approved_from_intent(OperationKind.REFUND, idempotency_key, intent, amount)
-        return None
-
-    def _retrieve(self, intent_id: str) -> Any:
-        return self._v1.payment_intents.retrieve(intent_id, {"expand": _EXPAND_CHARGE})
+    def _group(self, authorization_ref: str) -> HoldGroup:
+        return self._reader.group(authorization_ref)
 
     def close(self) -> None:
         self._http.close()  # type: ignore[no-untyped-call]

@@ -93,6 +93,11 @@ ROUTES: list[_Route] = [
     ("GET", re.compile(r"/v1/payment_intents/(\w+)"), lambda s, m, p: s.intent(m[1])),
     (
         "POST",
+        re.compile(r"/v1/payment_intents/(\w+)"),
+        lambda s, m, p: s.update_intent(m[1], p),
+    ),
+    (
+        "POST",
         re.compile(r"/v1/payment_intents/(\w+)/confirm"),
         lambda s, m, p: s.confirm_intent(m[1], p),
     ),

@@ -42,6 +42,7 @@ TEST_CARDS: dict[str, TestCard] = {
     "pm_card_mastercard": TestCard("mastercard", "4444"),
     "pm_card_amex": TestCard("amex", "8431", incremental=False),
     "pm_card_visa_limit5000": TestCard("visa", "5000", limit=5000),
+    "pm_card_amex_limit5000": TestCard("amex", "5001", incremental=False, limit=5000),
     "pm_card_chargeDeclinedInsufficientFunds": TestCard("visa", "9995", "insufficient_funds"),
     "pm_card_chargeDeclinedDoNotHonor": TestCard("visa", "0036", "do_not_honor"),
     "pm_card_chargeDeclinedExpiredCard": TestCard(

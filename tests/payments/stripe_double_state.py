@@ -195,6 +195,21 @@ class StripeState:
             return self.confirm_intent(pid, {})
         return self.intents[pid]
 
+    def update_intent(self, pid: str, params: JSON) -> JSON:
+        """Only metadata (merged; an empty value deletes the key) and description."""
+        pi = self.intent(pid)
+        unknown = set(params) - {"metadata", "description", "expand"}
+        if unknown:
+            raise invalid(f"The double cannot update {sorted(unknown)}", sorted(unknown)[0])
+        for key, value in as_metadata(params).items():
+            if value:
+                pi["metadata"][key] = value
+            else:
+                pi["metadata"].pop(key, None)
+        if "description" in params:
+            pi["description"] = params["description"]
+        return pi
+
     def confirm_intent(self, pid: str, params: JSON) -> JSON:
         pi = self.intent(pid)
         if params.get("payment_method"):

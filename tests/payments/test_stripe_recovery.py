@@ -51,6 +51,8 @@ class ProcessorSide:
     link: Callable[[], PaymentMethod]
     # authorization ref -> (held|captured|voided, authorized, captured, refunded)
     snapshot: Callable[[str], tuple[str, int, int, int]]
+    # Grow the hold before capture/void/refund, so those act on a grown hold.
+    grow_first: bool = False
 
 
 def _service(
@@ -75,11 +77,14 @@ def _step(
     assert auth_id is not None
     if kind is OperationKind.INCREMENT:
         return service.increment(authorization_id=auth_id, additional=usd(250), idempotency_key=key)
+    view = service.get(auth_id)
     if kind is OperationKind.CAPTURE:
-        return service.capture(authorization_id=auth_id, amount=usd(800), idempotency_key=key)
+        amount = usd(view.held - 150)
+        return service.capture(authorization_id=auth_id, amount=amount, idempotency_key=key)
     if kind is OperationKind.VOID:
         return service.void(authorization_id=auth_id, idempotency_key=key)
-    return service.refund(authorization_id=auth_id, amount=usd(300), idempotency_key=key)
+    amount = usd(view.captured - 50)
+    return service.refund(authorization_id=auth_id, amount=amount, idempotency_key=key)
 
 
 def _agreement(engine: Engine, side: ProcessorSide, pm: str) -> tuple[str, int, int, int]:
@@ -116,6 +121,8 @@ def run_crash_scenario(
     if kind is not OperationKind.AUTHORIZE:
         held = _step(healthy, OperationKind.AUTHORIZE, pm, None, uuid.uuid4().hex)
         auth_id = held.authorization.id
+        if side.grow_first and kind is not OperationKind.INCREMENT:
+            _step(healthy, OperationKind.INCREMENT, pm, auth_id, uuid.uuid4().hex)
         if kind is OperationKind.REFUND:
             _step(healthy, OperationKind.CAPTURE, pm, auth_id, uuid.uuid4().hex)
     key = uuid.uuid4().hex
@@ -145,8 +152,7 @@ def double() -> Iterator[StripeDouble]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def stripe_side(double: StripeDouble) -> Iterator[ProcessorSide]:
+def _stripe_side(double: StripeDouble, test_card: str) -> ProcessorSide:
     # No SDK retries: a lost answer must be resolved by querying, the path under test.
     config = StripeConfig(api_key=double.api_key, api_base=double.url, max_network_retries=0)
     processor = StripeProcessor(config)
@@ -157,22 +163,33 @@ def stripe_side(double: StripeDouble) -> Iterator[ProcessorSide]:
             return_url="https://facepay.test/done",
             idempotency_key=uuid.uuid4().hex,
         )
-        double.state.confirm_setup_intent(session.setup_ref, {"payment_method": "pm_card_visa"})
+        double.state.confirm_setup_intent(session.setup_ref, {"payment_method": test_card})
         return processor.complete_link(setup_ref=session.setup_ref, idempotency_key="done")
 
     def snapshot(ref: str) -> tuple[str, int, int, int]:
-        intent = double.state.intent(ref)
-        charge = double.state.charge(intent["latest_charge"])
+        """The whole hold group: the original intent and its second charges."""
+        original = double.state.intent(ref)
+        ids = [ref, *filter(None, original["metadata"].get("facepay_extra_holds", "").split(","))]
+        intents = [double.state.intent(i) for i in ids]
+        charges = [double.state.charge(pi["latest_charge"]) for pi in intents]
         status = {"requires_capture": "held", "succeeded": "captured", "canceled": "voided"}
         return (
-            status[intent["status"]],
-            intent["amount"],
-            intent["amount_received"],
-            charge["amount_refunded"],
+            status[original["status"]],
+            sum(pi["amount"] for pi in intents),
+            sum(pi["amount_received"] for pi in intents),
+            sum(charge["amount_refunded"] for charge in charges),
         )
 
-    yield ProcessorSide(processor, link, snapshot)
-    processor.close()
+    return ProcessorSide(processor, link, snapshot, grow_first=test_card == "pm_card_amex")
+
+
+@pytest.fixture(scope="module", params=["pm_card_visa", "pm_card_amex"])
+def stripe_side(double: StripeDouble, request: pytest.FixtureRequest) -> Iterator[ProcessorSide]:
+    """Visa: true incremental authorization. Amex (in the double): second charges."""
+    side = _stripe_side(double, request.param)
+    yield side
+    assert isinstance(side.processor, StripeProcessor)
+    side.processor.close()
 
 
 @pytest.mark.parametrize("point", list(CrashPoint))

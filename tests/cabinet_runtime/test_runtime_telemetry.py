@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_session import make_rig
+from test_session_machine import make_rig
 
 from cabinet_runtime.hardware.simulated import TemperatureExcursion, Window
 from cabinet_runtime.session_model import SessionState

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from peer import ProtocolPeer, provision_device
-from test_session import PLANOGRAM, Rig, make_rig
+from test_session_machine import PLANOGRAM, Rig, make_rig
 
 from cabinet_runtime import protocol as p
 from cabinet_runtime.config import load_config
@@ -276,7 +276,7 @@ async def test_forced_door_is_reported_and_a_signed_clear_releases_the_lockout(
 
 
 async def test_a_face_in_front_of_the_camera_sends_only_an_embedding(tmp_path: Path) -> None:
-    from test_identification import _framed, _read
+    from test_identification_device import _framed, _read
 
     from biometrics.model_pack import default_pack_dir
     from cabinet_runtime.runtime import build_identifier

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-from test_session import make_rig
+from test_session_machine import make_rig
 
 from biometrics.attacks.depth_maps import genuine_depth, sheet_depth
 from biometrics.engine import FaceEngine

@@ -1,12 +1,24 @@
 """Wire messages between a cabinet and the server (both sides import this module).
 
 Every message is a ``msgspec.Struct`` in a tagged union (tag field ``"type"``)
-carrying a uuid ``id`` and the protocol version ``v``. Server commands that move
-hardware (unlock, lockout, config) travel as a ``SignedCommand``: the exact JSON
-bytes of the command body plus the server's Ed25519 signature over
-``command_signing_payload(body)``. Verifying the bytes that were signed, rather
-than re-encoding a decoded struct, means both sides never disagree on a
-canonical form; ``canonical_command_bytes`` is how the server produces them.
+carrying a uuid ``id`` and the protocol version ``v``; frames are JSON.
+
+A connection::
+
+    cabinet → hello(cabinet_id)            server → challenge(nonce)
+    cabinet → auth_response(signature)     server → auth_ok(server_time) | auth_failed
+    ... then either side sends; the receiver answers every message except an
+    ``ack`` with ``ack(ack_id=<its id>)`` once it has durably handled it.
+
+The cabinet resends anything unacknowledged (after a reconnect too), so the
+server must treat cabinet messages idempotently by ``id``. ``auth_response``
+signs ``auth_signing_payload(cabinet_id, nonce)`` with the device's Ed25519 key.
+
+Server commands that move hardware (unlock, lockout, config) travel as a
+``SignedCommand``: ``body = canonical_command_bytes(command)`` and the server's
+Ed25519 signature over ``command_signing_payload(body)``. The cabinet verifies
+the bytes that were signed (never a re-encoding), then the cabinet id, the
+validity window (server time) and that the nonce is new.
 
 Dependency-light on purpose: msgspec and the standard library only.
 """

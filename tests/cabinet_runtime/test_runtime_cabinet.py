@@ -354,3 +354,30 @@ async def test_a_runtime_restarted_mid_session_finishes_it(tmp_path: Path) -> No
     assert closed.session_id == session_id
     assert closed.recovered
     assert {line.sku: line.qty for line in closed.lines} == {"water": 1}
+
+
+async def test_step_up_digits_typed_on_the_keypad_reach_the_server(cabinet: Cabinet) -> None:
+    peer, rig = cabinet.peer, cabinet.rig
+
+    def step_up_then_unlock(message: p.CabinetMessage) -> list[p.Message]:
+        if isinstance(message, p.Identify):
+            reason = "Enter the last 4 digits of your phone"
+            return [
+                p.IdentifyResult(session_id=message.session_id, decision="step_up", reason=reason)
+            ]
+        if isinstance(message, p.StepUpDigits) and message.digits == "4821":
+            return [
+                p.IdentifyResult(session_id=message.session_id, decision="approve"),
+                peer.sign(peer.unlock(CABINET_ID, message.session_id)),
+            ]
+        return []
+
+    peer.behaviour.on_message = step_up_then_unlock
+    await cabinet.show_qr()
+    await cabinet.wait_state(SessionState.STEP_UP)
+    await cabinet.hide_qr()
+    assert "last 4 digits" in rig.display.messages[-1]
+    await cabinet.do(rig.keypad.type, "4821")
+    await cabinet.wait_state(SessionState.UNLOCKED)
+    [digits] = peer.messages_of(p.StepUpDigits)
+    assert digits.session_id == peer.messages_of(p.Identify)[0].session_id

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ ALIGNED_SIZE = 112
 # frame (a phone selfie), which the cheap 128x128 pass catches. NMS merges both.
 DEFAULT_DET_SIZES: tuple[tuple[int, int], ...] = ((128, 128), (640, 640))
 DEFAULT_DET_THRESHOLD = 0.5
+
+# insightface's norm_crop calls a scikit-image API deprecated in 0.26; the
+# result is unchanged, so the warning would only be noise on every alignment.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"insightface\.utils\.face_align")
 
 P = ParamSpec("P")
 T = TypeVar("T")

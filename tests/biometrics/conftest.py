@@ -5,6 +5,9 @@ Models load once per test session; every test that needs faces shares them.
 
 from __future__ import annotations
 
+import struct
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +89,29 @@ def portrait(yaoming: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     canvas[100 : 100 + h, 200 : 200 + w] = yaoming
     canvas.flags.writeable = False
     return canvas
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def _huge_png(width: int, height: int) -> bytes:
+    """A valid, fully decodable PNG of width x height RGB zeros, compressed in a stream
+    so that building it needs no more memory than one row."""
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (1 + 3 * width)
+    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="session")
+def huge_png() -> Callable[[int, int], bytes]:
+    """Builds a valid PNG of any size (e.g. 20000x20000) with little memory."""
+    return _huge_png

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cabinet_runtime.hardware.interfaces import BgrFrame, Clock
-from cabinet_runtime.hardware.shelf_layout import SLOTS_PER_LANE, ShelfLayout
+from cabinet_runtime.hardware.shelf_layout import SLOT_H, SLOT_W, SLOTS_PER_LANE, ShelfLayout
 from cabinet_runtime.hardware.simulated import (
     SimulatedDoorLock,
     SimulatedDoorSensor,
@@ -30,6 +30,14 @@ from cabinet_runtime.simulation.renderer import ShelfRenderer
 # A grab: the hand presses on the shelf, lifts the item, the shelf rings out.
 _PRESS_G = 60.0
 _GRAB_S = (0.15, 0.45, 0.8, 1.1)
+
+
+FOREIGN = "(foreign object)"
+"""What an object that is not in the catalogue is called inside the world."""
+
+
+def _foreign_look(rng: np.random.Generator) -> BgrFrame:
+    return rng.integers(0, 256, size=(SLOT_H, SLOT_W, 3), dtype=np.uint8)
 
 
 class WorldError(ValueError):
@@ -110,6 +118,16 @@ class SimulatedCabinet:
         self.hand[sku] -= qty
         self._animate(shelf, qty * unit)
 
+    def place_foreign(self, lane_id: str, grams: float) -> None:
+        """The customer leaves something that is not a product (a stone, a
+        bottle brought from outside) in a lane."""
+        shelf = self.shelf_of_lane(lane_id)
+        lane = shelf.lanes[lane_id]
+        if len(lane) >= SLOTS_PER_LANE:
+            raise WorldError(f"lane {lane_id} is full")
+        lane.append(Item(FOREIGN, grams))
+        self._animate(shelf, grams)
+
     def _animate(self, shelf: SimulatedShelf, change_g: float) -> None:
         start = max(self.clock.monotonic(), self._busy_until.get(shelf.id, 0.0))
         before = shelf.load_g() - change_g
@@ -135,6 +153,7 @@ def build_cabinet(
     within its product's tolerance."""
     rng = np.random.default_rng(seed)
     appearances = appearance_catalog(planogram.products, image_dir)
+    appearances[FOREIGN] = _foreign_look(rng)
     door = SimulatedDoorSensor(clock)
     lock = SimulatedDoorLock(clock, door, relock_after_s=relock_after_s, seed=seed)
     shelves: dict[str, SimulatedShelf] = {}

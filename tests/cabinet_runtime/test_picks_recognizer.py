@@ -23,6 +23,7 @@ from cabinet_runtime.picks.recording import (
     save_recording,
 )
 from cabinet_runtime.picks.solver import ShelfHypothesis
+from cabinet_runtime.picks.weighing import LOOKBACK_S
 from cabinet_runtime.simulation.world import Item, SimulatedCabinet, build_cabinet
 
 PLANOGRAM = Planogram(
@@ -219,3 +220,32 @@ def test_item_misplaced_earlier_can_be_taken(recognizer: PickRecognizer) -> None
     result = recognizer.recognize(rec.finish())
     assert result.basket == {"LEMON": 1}
     assert not result.review
+
+
+def test_swapping_a_product_for_an_equal_weight_object_is_reviewed(
+    recognizer: PickRecognizer,
+) -> None:
+    # the scale sees no change at all; only the camera notices the cola is gone
+    _, cab = _cabinet(13)
+    rec = _recorder(cab)
+    _session(
+        cab,
+        rec,
+        [
+            (2.0, lambda: cab.take("s1-a", 1, "COLA")),
+            (5.0, lambda: cab.place_foreign("s1-a", 350.0)),
+        ],
+    )
+    result = recognizer.recognize(rec.finish())
+    assert result.review
+    assert any("camera disagrees" in r for r in result.reasons)
+
+
+def test_idle_recorder_keeps_only_the_reference_window() -> None:
+    clock, cab = _cabinet()
+    rec = _recorder(cab)
+    _run(clock, rec, 60.0)
+    for shelf in rec.recording.shelves.values():
+        span = shelf.samples[-1][0] - shelf.samples[0][0]
+        assert LOOKBACK_S - 0.2 <= span <= LOOKBACK_S
+    assert rec.recording.opened_at is None and not rec.is_settled()

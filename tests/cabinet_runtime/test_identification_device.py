@@ -16,6 +16,7 @@ from biometrics.engine import FaceEngine
 from biometrics.model_pack import default_pack_dir
 from cabinet_runtime import protocol as p
 from cabinet_runtime.identification import FaceEvidence, FrontIdentifier, QrEvidence, encode_qr
+from cabinet_runtime.outbox import Outbox, OutboxEntry
 
 Image = npt.NDArray[np.uint8]
 
@@ -23,11 +24,11 @@ Image = npt.NDArray[np.uint8]
 def _framed(image: Image) -> Image:
     """A photo as the front camera would frame it: a person in a 640x480 view."""
     scale = 240 / image.shape[0]
-    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     frame = np.full((480, 640, 3), 90, dtype=np.uint8)
-    h, w = image.shape[:2]
+    h, w = resized.shape[:2]
     top, left = (480 - h) // 2, (640 - w) // 2
-    frame[top : top + h, left : left + w] = image
+    frame[top : top + h, left : left + w] = resized
     return frame
 
 
@@ -172,10 +173,8 @@ def test_no_face_image_bytes_are_in_any_outgoing_message(
                     assert source[start : start + 64] not in blob
 
 
-def machine_outbox(tmp_path: Path) -> list[object]:
-    from cabinet_runtime.outbox import Outbox
-
-    return list(Outbox(tmp_path / "outbox.db").due(sent_before=float("inf")))
+def machine_outbox(tmp_path: Path) -> list[OutboxEntry]:
+    return Outbox(tmp_path / "outbox.db").due(sent_before=float("inf"))
 
 
 def _strings(payload: bytes) -> list[str]:

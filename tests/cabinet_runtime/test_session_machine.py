@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 import pytest
@@ -34,6 +35,7 @@ from cabinet_runtime.simulation.world import SimulatedCabinet, build_cabinet
 from cabinet_runtime.store import LocalStore
 
 S = SessionState
+M = TypeVar("M", bound=p.Message)
 CABINET_ID = "cab-1"
 PLANOGRAM = Planogram(
     currency="USD",
@@ -94,13 +96,12 @@ class Rig:
             self.clock.advance(0.1)
             machine.tick()
 
-    def sent(self, kind: type[p.Message] | None = None) -> list[p.CabinetMessage]:
+    def sent(self, kind: type[M]) -> list[M]:
+        """What the machine queued for the server, of one kind, in order."""
         outbox = Outbox(self.tmp / "outbox.db")
-        messages = [
-            p.decode_from_cabinet(e.payload)
-            for e in outbox.due(sent_before=float("inf"), limit=10_000)
-        ]
-        return [m for m in messages if kind is None or isinstance(m, kind)]
+        entries = outbox.due(sent_before=float("inf"), limit=10_000)
+        messages = [p.decode_from_cabinet(e.payload) for e in entries]
+        return [m for m in messages if isinstance(m, kind)]
 
     def unlock_command(self, session_id: str) -> p.UnlockCommand:
         return p.UnlockCommand(
@@ -141,12 +142,12 @@ def rig(tmp_path: Path) -> Rig:
     return make_rig(tmp_path)
 
 
-QR = {"qr_token": "qr-token-123"}
+QR = "fp1.qr-token-123"
 
 
 def _approved_and_unlocked(rig: Rig, machine: SessionMachine) -> str:
     rig.run(machine, 11)  # idle signal for the scales' reference
-    session_id = machine.begin_identify(**QR)
+    session_id = machine.begin_identify(qr_token=QR)
     machine.on_identify_result(p.IdentifyResult(session_id=session_id, decision="approve"))
     machine.on_command(rig.unlock_command(session_id))
     assert machine.state is S.UNLOCKED
@@ -215,7 +216,7 @@ def test_purchase_walks_every_state_and_reports_the_real_basket(rig: Rig) -> Non
 
 def test_step_up_then_approval(rig: Rig) -> None:
     machine = rig.machine()
-    session_id = machine.begin_identify(**QR)
+    session_id = machine.begin_identify(qr_token=QR)
     machine.on_identify_result(
         p.IdentifyResult(session_id=session_id, decision="step_up", reason="Last 4 digits?")
     )
@@ -232,7 +233,7 @@ def test_step_up_then_approval(rig: Rig) -> None:
 
 def test_bad_step_up_digits_change_nothing(rig: Rig) -> None:
     machine = rig.machine()
-    session_id = machine.begin_identify(**QR)
+    session_id = machine.begin_identify(qr_token=QR)
     machine.on_identify_result(p.IdentifyResult(session_id=session_id, decision="step_up"))
     with pytest.raises(ValueError, match="four digits"):
         machine.submit_step_up("12")
@@ -242,7 +243,7 @@ def test_bad_step_up_digits_change_nothing(rig: Rig) -> None:
 
 def test_deny_returns_to_idle_with_the_reason_shown(rig: Rig) -> None:
     machine = rig.machine()
-    session_id = machine.begin_identify(**QR)
+    session_id = machine.begin_identify(qr_token=QR)
     machine.on_identify_result(
         p.IdentifyResult(session_id=session_id, decision="deny", reason="Not recognised")
     )
@@ -254,7 +255,7 @@ def test_deny_returns_to_idle_with_the_reason_shown(rig: Rig) -> None:
 @pytest.mark.parametrize("decision", [None, "step_up"])
 def test_identify_and_step_up_time_out_to_idle(rig: Rig, decision: str | None) -> None:
     machine = rig.machine()
-    session_id = machine.begin_identify(**QR)
+    session_id = machine.begin_identify(qr_token=QR)
     if decision == "step_up":
         machine.on_identify_result(p.IdentifyResult(session_id=session_id, decision="step_up"))
     limit = TIMEOUTS.step_up_s if decision else TIMEOUTS.identify_s
@@ -272,7 +273,7 @@ def test_unlock_without_a_matching_session_moves_nothing(rig: Rig) -> None:
     machine = rig.machine()
     with pytest.raises(SessionError):
         machine.on_command(rig.unlock_command("no-such-session"))
-    session_id = machine.begin_identify(**QR)
+    session_id = machine.begin_identify(qr_token=QR)
     with pytest.raises(SessionError):
         machine.on_command(rig.unlock_command("another-session"))
     assert machine.session_id == session_id
@@ -320,8 +321,8 @@ def test_no_new_session_while_the_link_is_down_but_an_open_one_completes(rig: Ri
     rig.link[0] = False
     assert not machine.can_start()
     with pytest.raises(SessionError):
-        machine.begin_identify(**QR)
-    assert rig.sent() == []
+        machine.begin_identify(qr_token=QR)
+    assert rig.sent(p.Message) == []
     rig.link[0] = True
     _approved_and_unlocked(rig, machine)
     rig.link[0] = False  # link lost mid-session
@@ -350,7 +351,7 @@ def test_cold_chain_lockout_after_thirty_minutes_above_five_degrees(rig: Rig) ->
     assert "cold chain" in lockout.reason
     assert not machine.can_start()
     with pytest.raises(SessionError):
-        machine.begin_identify(**QR)
+        machine.begin_identify(qr_token=QR)
 
 
 def test_lockout_stays_across_restart_until_an_operator_clears_it(rig: Rig) -> None:
@@ -429,7 +430,7 @@ def test_scale_failure_mid_session_lets_the_session_finish_then_locks_out(rig: R
 def test_a_jammed_lock_on_unlock_ends_the_session_and_locks_out(rig: Rig) -> None:
     machine = rig.machine()
     rig.run(machine, 11)
-    session_id = machine.begin_identify(**QR)
+    session_id = machine.begin_identify(qr_token=QR)
     rig.world.lock.stick(1)
     machine.on_command(rig.unlock_command(session_id))
     assert machine.state is S.MAINTENANCE
@@ -502,7 +503,7 @@ def test_restart_after_the_door_closed_while_down_still_recognises_the_basket(ri
 
 def test_restart_while_identifying_abandons_the_attempt(rig: Rig) -> None:
     machine = rig.machine()
-    machine.begin_identify(**QR)
+    machine.begin_identify(qr_token=QR)
     restarted = rig.machine()
     assert restarted.state is S.IDLE
     assert restarted.can_start()

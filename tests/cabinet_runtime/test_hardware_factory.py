@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from biometrics.model_pack import default_pack_dir
 from cabinet_runtime.hardware.bundle import Hardware
 from cabinet_runtime.hardware.clock import ManualClock, SystemClock
 from cabinet_runtime.hardware.factory import HardwareConfigError, build_hardware
@@ -25,10 +26,7 @@ from cabinet_runtime.hardware.interfaces import (
 )
 from cabinet_runtime.hardware.opencv_camera import OpenCVCamera
 
-IMAGES = (
-    Path(__file__).resolve().parents[2]
-    / ".venv/lib/python3.11/site-packages/insightface/data/images"
-)
+IMAGES = default_pack_dir()  # real photos shipped with the face model pack
 
 
 def _config(**extra: Any) -> dict[str, Any]:
@@ -53,7 +51,7 @@ def _config(**extra: Any) -> dict[str, Any]:
                 "camera_drops": [{"start": 0, "duration_s": 100}],
             },
         ],
-        "front_camera": {"images": [str(IMAGES / "t1.jpg")]},
+        "front_camera": {"images": [str(IMAGES / "players.jpg")]},
         "thermometer": {"celsius": 3.5},
         "lock": {"relock_after_s": 3, "stick_next": 1},
         **extra,

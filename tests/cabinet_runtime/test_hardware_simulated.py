@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from biometrics.model_pack import default_pack_dir
 from cabinet_runtime.hardware.clock import ManualClock
 from cabinet_runtime.hardware.interfaces import DoorEvent, LockState
 from cabinet_runtime.hardware.simulated import (
@@ -21,10 +20,7 @@ from cabinet_runtime.hardware.simulated import (
 )
 from cabinet_runtime.hardware.simulated_scale import ScaleConfig, ScaleFault, SimulatedShelfScale
 
-IMAGES = (
-    Path(__file__).resolve().parents[2]
-    / ".venv/lib/python3.11/site-packages/insightface/data/images"
-)
+IMAGES = default_pack_dir()  # real photos shipped with the face model pack
 
 
 def _door(
@@ -164,7 +160,7 @@ def test_scale_config_is_validated() -> None:
 def test_front_camera_plays_images_and_drops_out() -> None:
     clock = ManualClock()
     cam = SimulatedFrontCamera(
-        clock, [IMAGES / "t1.jpg", IMAGES / "Tom_Hanks_54745.png"], fps=2, drops=[Window(5, 1)]
+        clock, [IMAGES / "players.jpg", IMAGES / "yaoming.jpg"], fps=2, drops=[Window(5, 1)]
     )
     first = cam.read()
     clock.advance(0.5)

@@ -9,16 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
+from biometrics.model_pack import default_pack_dir
 from cabinet_runtime.hardware.shelf_layout import SLOTS_PER_LANE, ShelfLayout
 from cabinet_runtime.picks.appearance import appearance_catalog, synthetic_appearance
 from cabinet_runtime.picks.planogram import PlanogramError, Product
 from cabinet_runtime.picks.vision import ShelfVision, shelf_change
 from cabinet_runtime.simulation.renderer import ShelfRenderer
 
-IMAGES = (
-    Path(__file__).resolve().parents[2]
-    / ".venv/lib/python3.11/site-packages/insightface/data/images"
-)
+IMAGES = default_pack_dir()  # real photos shipped with the face model pack
 SKUS = ["COLA-330", "LEMON-330", "WATER-500", "CHIPS-90", "BAR-50", "GUM-20", "SANDW-210"]
 LAYOUT = ShelfLayout(("a", "b", "c"))
 
@@ -69,7 +67,7 @@ def test_an_unknown_object_is_not_counted_as_a_product(catalog: dict[str, np.nda
 def test_product_photo_is_used_as_appearance(
     tmp_path: Path, catalog: dict[str, np.ndarray]
 ) -> None:
-    photo = cv2.imread(str(IMAGES / "Tom_Hanks_54745.png"))
+    photo = cv2.imread(str(IMAGES / "yaoming.jpg"))
     cv2.imwrite(str(tmp_path / "poster.png"), photo)
     products = [Product("POSTER", "Poster", 80, 4, 500, image="poster.png")]
     photos = appearance_catalog(products, tmp_path)

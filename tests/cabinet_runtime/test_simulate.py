@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import pytest
 
+from biometrics.model_pack import default_pack_dir
 from cabinet_runtime.simulate import simulate_command
 
 SCENARIOS = Path(__file__).parent / "scenarios"
+IMAGES = default_pack_dir()  # real photos shipped with the face model pack
 
 
 def test_json_output_has_the_documented_shape(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,3 +63,19 @@ def test_unreadable_scenario_exits_2_with_the_reason(
     assert "bad.json" in captured.err and "seed" in captured.err
     assert simulate_command([tmp_path / "missing.json"], as_json=False) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_product_image_is_resolved_next_to_the_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = cv2.imread(str(IMAGES / "yaoming.jpg"))
+    cv2.imwrite(str(tmp_path / "lemonade.png"), photo[40:200, 30:220])
+    data = json.loads((SCENARIOS / "equal-weight-lemonade.json").read_text())
+    for product in data["products"]:
+        if product["sku"] == "LEMON-330":
+            product["image"] = "lemonade.png"
+    path = tmp_path / "photo.json"
+    path.write_text(json.dumps(data))
+    assert simulate_command([path], as_json=True) == 0
+    result = json.loads(capsys.readouterr().out)["results"][0]
+    assert result["recognized"] == {"LEMON-330": 1} and not result["review"]

@@ -13,6 +13,8 @@ cannot be replayed as the answer to a different request.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -105,6 +107,22 @@ class SignedHeaders:
         if not raw_ts.isdigit():
             raise PartnerSignatureError("timestamp is not a whole number of seconds")
         return cls(key_id=key_id, timestamp=int(raw_ts), nonce=nonce, signature=signature)
+
+
+def encode_key(idempotency_key: str) -> str:
+    """An idempotency key as one URL path segment (base64url, no padding): keys may hold
+    '/', '?' or spaces, which a path cannot carry verbatim."""
+    return base64.urlsafe_b64encode(idempotency_key.encode()).decode().rstrip("=")
+
+
+def decode_key(segment: str) -> str:
+    """The inverse of encode_key; raises ValueError on a malformed segment."""
+    if not segment or not all(c.isalnum() or c in "-_" for c in segment):
+        raise ValueError("not a base64url segment")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError("not an encoded idempotency key") from exc
 
 
 def _body_hash(body: bytes) -> str:

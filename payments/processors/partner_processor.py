@@ -41,6 +41,7 @@ from payments.partner_protocol import (
     ProvisioningReply,
     ProvisioningRequest,
     VoidRequest,
+    encode_key,
     sign_request,
     verify_response,
 )
@@ -198,10 +199,16 @@ class PartnerProcessor:
     ) -> Outcome | None:
         try:
             reply = self._call(
-                "GET", f"/operations/{idempotency_key}", None, OperationReply, mutating=False
+                "GET",
+                f"/operations/{encode_key(idempotency_key)}",
+                None,
+                OperationReply,
+                mutating=False,
             )
         except _NoSuchOperationError:
             return None
+        if reply.idempotency_key != idempotency_key:
+            raise ProcessorError(f"the partner answered for another key: {reply.idempotency_key!r}")
         if reply.kind != kind.value:
             raise ProcessorError(f"key {idempotency_key!r} belongs to a {reply.kind}, not {kind}")
         return _outcome(reply)

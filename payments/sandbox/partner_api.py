@@ -42,6 +42,7 @@ from payments.partner_protocol import (
     ProvisioningRequest,
     ReplayGuard,
     VoidRequest,
+    decode_key,
     sign_response,
     verify_request,
 )
@@ -206,17 +207,21 @@ def partner_router(config: PartnerApiConfig, clock: Callable[[], datetime] = _ut
 
         return await serve(request, state, f"/authorizations/{auth_id}/void", run)
 
-    @get("/operations/{key:str}")
+    @get("/operations/{encoded_key:str}")
     async def operation(
-        request: Request[Any, Any, Any], state: State, key: FromPath[str]
+        request: Request[Any, Any, Any], state: State, encoded_key: FromPath[str]
     ) -> Response[bytes]:
         def run(network: SandboxNetwork, body: bytes) -> _Answer:
+            try:
+                key = decode_key(encoded_key)
+            except ValueError as exc:
+                return 400, ErrorReply(f"malformed key: {exc}"), 0.0
             reply = network.operation(requestor_id, key)
             if reply is None:
                 return 404, ErrorReply("no operation with this idempotency key"), 0.0
             return reply.status_code, reply.body, 0.0
 
-        return await serve(request, state, f"/operations/{key}", run)
+        return await serve(request, state, f"/operations/{encoded_key}", run)
 
     return Router(
         path=API_PREFIX,

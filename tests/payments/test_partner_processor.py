@@ -442,3 +442,15 @@ def test_partner_unavailable_applies_nothing(sandbox: Sandbox, processor: Partne
     assert processor.query_operation(kind=OperationKind.CAPTURE, idempotency_key=key) is None
     retried = processor.capture(authorization_ref=ref, amount=_usd(500), idempotency_key=key)
     assert retried.captured == _usd(500)
+
+
+def test_keys_with_any_characters_can_be_queried(
+    sandbox: Sandbox, processor: PartnerProcessor
+) -> None:
+    method = _link(sandbox, processor)
+    ref = _hold(processor, method, 1000)
+    key = "capture:session/42?x=1 & ü"
+    processor.capture(authorization_ref=ref, amount=_usd(100), idempotency_key=key)
+    found = processor.query_operation(kind=OperationKind.CAPTURE, idempotency_key=key)
+    assert found is not None
+    assert found.idempotency_key == key

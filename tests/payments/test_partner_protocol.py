@@ -12,6 +12,8 @@ from payments.partner_protocol import (
     PartnerKey,
     PartnerSignatureError,
     ReplayGuard,
+    decode_key,
+    encode_key,
     sign_request,
     sign_response,
     verify_request,
@@ -135,3 +137,17 @@ def test_keyring_rejects_bad_configuration() -> None:
         Keyring([key], signing_key_id="b")
     with pytest.raises(ValueError, match="at least 32 bytes"):
         PartnerKey("short", b"x" * 8)
+
+
+@pytest.mark.parametrize("key", ["a", "capture:session/42?x=1 & ü", "x" * 200])
+def test_keys_round_trip_as_one_path_segment(key: str) -> None:
+    segment = encode_key(key)
+    assert "/" not in segment
+    assert "=" not in segment
+    assert decode_key(segment) == key
+
+
+@pytest.mark.parametrize("segment", ["", "a/b", "a=", "%2F", "_w"])
+def test_malformed_key_segments_rejected(segment: str) -> None:
+    with pytest.raises(ValueError, match="not a"):
+        decode_key(segment)

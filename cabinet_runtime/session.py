@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 RECORDING_FILE = "session.rec"
 PLANOGRAM_KEY = "planogram"
+PENDING_LOCKOUT_KEY = "lockout_pending"  # decided mid-session, applied once it is over
 
 
 class SessionError(Exception):
@@ -93,7 +94,8 @@ class SessionMachine:
         self._cold_chain = ColdChainWatch(
             self.timeouts.cold_chain_limit_c, self.timeouts.cold_chain_s
         )
-        self._pending_lockout: str | None = None
+        pending = self._store.get(PENDING_LOCKOUT_KEY)
+        self._pending_lockout: str | None = None if pending is None else pending.decode()
         self._door_events: list[DoorEvent] = []
         self._door_lock = threading.Lock()
         if (override := self.config_override) is not None:
@@ -336,7 +338,9 @@ class SessionMachine:
         if self.state is SessionState.MAINTENANCE:
             return
         if self.state in PHYSICAL:
-            self._pending_lockout = self._pending_lockout or reason
+            if self._pending_lockout is None:
+                self._pending_lockout = reason
+                self._store.put(PENDING_LOCKOUT_KEY, reason.encode())
         else:
             self._lock_out(reason)
 
@@ -345,6 +349,7 @@ class SessionMachine:
             return
         log.warning("lockout: %s", reason)
         self._pending_lockout = None
+        self._store.delete(PENDING_LOCKOUT_KEY)
         if self.hw.lock.state is not LockState.LOCKED:
             self.hw.lock.lock()
         self._store.put(
@@ -358,6 +363,7 @@ class SessionMachine:
         """The operator's release; conditions still present lock out again on the next tick."""
         self._store.delete(LocalStore.LOCKOUT_KEY)
         self._pending_lockout = None
+        self._store.delete(PENDING_LOCKOUT_KEY)
         self._cold_chain.reset()
         if self.state is SessionState.MAINTENANCE:
             self.hw.display.show("Welcome")

@@ -545,3 +545,25 @@ def test_a_crash_between_queueing_the_close_and_saving_the_state_sends_one_close
     closes = rig.sent(p.SessionClosed)
     assert len(closes) == 1  # the same message id: queued once
     assert closes[0].session_id == session_id
+
+
+def test_an_operator_lockout_during_a_session_waits_for_it_even_across_a_restart(
+    rig: Rig,
+) -> None:
+    machine = rig.machine()
+    _approved_and_unlocked(rig, machine)
+    assert rig.world.door.open()
+    rig.run(machine, 0.5)
+    machine.on_command(
+        p.LockoutCommand(
+            cabinet_id=CABINET_ID, nonce="p" * 32, issued_at=0, expires_at=30, reason="recall"
+        )
+    )
+    assert machine.state is S.DOOR_OPEN  # the customer is not locked in or out mid-purchase
+    restarted = rig.machine()
+    assert restarted.state is S.DOOR_OPEN
+    assert not restarted.can_start()
+    rig.world.door.close()
+    rig.run_until(restarted, S.MAINTENANCE)
+    assert len(rig.sent(p.SessionClosed)) == 1
+    assert "recall" in (restarted.lockout.reason if restarted.lockout else "")

@@ -150,6 +150,9 @@ class FaceEngine:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
+        # w600k declares a batch of 1 in its output shape yet runs any batch;
+        # onnxruntime would warn on every batched call.
+        options.log_severity_level = 3
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1

@@ -162,12 +162,14 @@ def _send(
         DELIVERY_ID_HEADER: delivery.id,
     }
     try:
-        response = client.post(endpoint.url, content=delivery.payload, headers=headers)
+        # Only the status matters; streaming means a receiver's large body is never read.
+        with client.stream("POST", endpoint.url, content=delivery.payload, headers=headers) as r:
+            status = r.status_code
     except httpx.HTTPError as exc:
         return None, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
-    if 200 <= response.status_code < 300:
-        return response.status_code, None
-    return response.status_code, f"HTTP {response.status_code}"
+    if 200 <= status < 300:
+        return status, None
+    return status, f"HTTP {status}"
 
 
 def _dead_letter(session: Session, delivery: WebhookDelivery, now: datetime, reason: str) -> None:

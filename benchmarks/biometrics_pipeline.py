@@ -156,9 +156,8 @@ def _print(report: dict[str, Any]) -> None:
     width = max(len(name) for name, _ in rows)
     print(f"\n{'stage'.ljust(width)}  {'p50 ms':>8}  {'p95 ms':>8}  {'CPU p50 ms':>10}")
     for name, f in rows:
-        print(
-            f"{name.ljust(width)}  {f['p50_ms']:>8.2f}  {f['p95_ms']:>8.2f}  {f['cpu_p50_ms']:>10.2f}"
-        )
+        times = f"{f['p50_ms']:>8.2f}  {f['p95_ms']:>8.2f}  {f['cpu_p50_ms']:>10.2f}"
+        print(f"{name.ljust(width)}  {times}")
     suite = report["liveness_attack_suite"]
     print(
         f"\nattack suite: {suite['sources']} source faces, {suite['presentations']} presentations "

@@ -27,7 +27,12 @@ from biometrics.model_pack import inspect_pack
 from facepay.compliance.consent import current_notice
 from facepay.customers import payment_methods, service
 from facepay.customers.auth import SESSION_TTL, authenticate, issue_session_token
-from facepay.customers.enrollment import MAX_IMAGES, enroll_face
+from facepay.customers.enrollment import (
+    MAX_IMAGES,
+    EnrollmentReceipt,
+    enroll_face,
+    passive_liveness,
+)
 from facepay.customers.errors import (
     AuthenticationError,
     EnrollmentRejectedError,
@@ -93,6 +98,19 @@ def processor_of(platform: Platform, name: str) -> Processor:
         known = ", ".join(sorted(platform.payments.processors))
         raise ValidationError(f"unknown processor {name!r}; available: {known}")
     return processor
+
+
+async def enroll_uploaded(
+    platform: Platform, customer_id: str, files: list[UploadFile]
+) -> EnrollmentReceipt:
+    """Enroll from uploaded photos with the configured quality and liveness checks."""
+    return await enroll_face(
+        platform,
+        customer_id,
+        await read_images(files),
+        engine=face_engine(platform),
+        liveness=passive_liveness(platform.settings),
+    )
 
 
 async def read_images(files: list[UploadFile]) -> list[bytes]:
@@ -345,11 +363,7 @@ class CustomerController(Controller):
         data: Annotated[list[UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> EnrollmentOut:
         """Enroll the face from 3-8 photos (multipart field ``images``); they are not kept."""
-        files = list(data)
-        platform = platform_of(state)
-        receipt = await enroll_face(
-            platform, customer_id, await read_images(files), engine=face_engine(platform)
-        )
+        receipt = await enroll_uploaded(platform_of(state), customer_id, list(data))
         return EnrollmentOut(
             receipt.template_id,
             receipt.model_pack_id,

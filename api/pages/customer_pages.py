@@ -25,16 +25,14 @@ from api.customers import (
     MAX_UPLOAD_BYTES,
     SESSION_COOKIE,
     current_customer,
-    face_engine,
+    enroll_uploaded,
     platform_of,
     processor_of,
-    read_images,
     session_cookie,
 )
 from facepay.compliance.consent import BIOMETRIC, consent_state, current_notice
 from facepay.customers import payment_methods, service
 from facepay.customers.auth import issue_session_token
-from facepay.customers.enrollment import enroll_face
 from facepay.customers.errors import AuthenticationError, EnrollmentRejectedError
 from facepay.customers.phone_numbers import normalise_phone
 from facepay.customers.phone_verification import request_code, verify_code
@@ -192,11 +190,8 @@ async def face(
     data: Annotated[list[UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
 ) -> Response[Any]:
     async def page(customer_id: str) -> Response[Any]:
-        files = list(data)
-        platform = platform_of(state)
         try:
-            images = await read_images(files)
-            await enroll_face(platform, customer_id, images, engine=face_engine(platform))
+            await enroll_uploaded(platform_of(state), customer_id, list(data))
         except FacePayError as exc:
             return _error_page("face.html", exc, "Face / 얼굴 등록", signed_in=True)
         return render("face.html", 201, title="Face / 얼굴 등록", signed_in=True, enrolled=True)

@@ -16,7 +16,7 @@ from biometrics.images import DEFAULT_LIMITS
 from biometrics.model_pack import inspect_pack
 from facepay.compliance.consent import BIOMETRIC, LANGUAGES, current_notice, seed_default_notices
 from facepay.customers import service
-from facepay.customers.enrollment import enroll_face
+from facepay.customers.enrollment import enroll_face, passive_liveness
 from facepay.customers.phone_verification import verify_code
 from facepay.errors import ValidationError
 from facepay.platform import Platform
@@ -80,7 +80,13 @@ def _enroll(args: argparse.Namespace, platform: Platform) -> int:
     settings = platform.settings
     engine = FaceEngine.load(inspect_pack(settings.model_pack_dir, settings.model_licence))
     receipt = asyncio.run(
-        enroll_face(platform, args.customer, _read_images(args.images), engine=engine)
+        enroll_face(
+            platform,
+            args.customer,
+            _read_images(args.images),
+            engine=engine,
+            liveness=passive_liveness(settings),
+        )
     )
     print(f"face enrolled for {receipt.customer_id} from images {list(receipt.images_used)}")
     for index, reasons in sorted(receipt.image_reasons.items()):

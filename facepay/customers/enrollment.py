@@ -13,6 +13,7 @@ stored or nothing is.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from biometrics.calibration import default_table
 from biometrics.engine import DetectedFace, FaceEngine, run_in_thread
 from biometrics.errors import BiometricsError, ImageError
 from biometrics.images import decode_image
+from biometrics.liveness.passive import PassiveModel, check_passive, default_model_path
 from biometrics.liveness.result import CheckResult
 from biometrics.quality import ENROLLMENT_QUALITY, QualityConfig, assess_frame
 from biometrics.templates import seal_template
@@ -41,6 +43,7 @@ from facepay.customers.service import load_customer
 from facepay.errors import ValidationError
 from facepay.identification.events import ChangeKind, publish
 from facepay.platform import Platform
+from facepay.settings import Settings
 
 MIN_IMAGES = 3
 MAX_IMAGES = 8
@@ -55,6 +58,17 @@ class PassiveLivenessCheck(Protocol):
     """A single-frame presentation-attack check (e.g. a MiniFASNet model)."""
 
     def __call__(self, image_bgr: npt.NDArray[Any], face: DetectedFace) -> CheckResult: ...
+
+
+def passive_liveness(settings: Settings) -> PassiveLivenessCheck | None:
+    """The configured anti-spoofing model as a check (``antispoof_model``, else the
+    biometrics default location), or None when there is no model: then enrollment relies
+    on the quality gates alone, and the cabinet's own liveness checks still apply."""
+    path = settings.antispoof_model or default_model_path()
+    if path is None:
+        return None
+    model = PassiveModel.load(path)
+    return functools.partial(check_passive, model)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy import LargeBinary, func, inspect, select, text
 from test_customers_support import (
+    ENROLL_VARIANTS,
+    crop,
     face_engine,
     face_photos,
     grant_biometric_consent,
@@ -19,10 +21,17 @@ from test_customers_support import (
     verified_customer,
 )
 
+from biometrics.attacks.presentation import printed_photo
+from biometrics.liveness.passive import default_model_path
 from biometrics.templates import open_template
 from facepay.compliance.models import AuditEntry
 from facepay.customers.data_keys import open_data_key
-from facepay.customers.enrollment import DATA_KEY_VERSION, enroll_face
+from facepay.customers.enrollment import (
+    DATA_KEY_VERSION,
+    PassiveLivenessCheck,
+    enroll_face,
+    passive_liveness,
+)
 from facepay.customers.errors import (
     EnrollmentRejectedError,
     PhoneNotVerifiedError,
@@ -32,6 +41,7 @@ from facepay.customers.service import create_customer, delete_customer
 from facepay.db.models import all_metadata
 from facepay.errors import ConflictError, ValidationError
 from facepay.platform import Platform
+from facepay.settings import Settings
 
 
 def _ready(platform: Platform, phone: str) -> str:
@@ -199,6 +209,34 @@ async def test_deletion_crypto_shreds_with_a_signed_certificate(platform: Platfo
     assert wrapped is not None and version is not None and sealed
     with pytest.raises(ConflictError):
         await enroll_face(platform, customer_id, face_photos(18), engine=engine)
+
+
+@pytest.fixture(scope="module")
+def liveness() -> PassiveLivenessCheck:
+    if default_model_path() is None:
+        pytest.skip("the shared anti-spoofing test model is not next to the repository")
+    check = passive_liveness(Settings())
+    assert check is not None
+    return check
+
+
+async def test_printed_photos_fail_passive_liveness(
+    platform: Platform, liveness: PassiveLivenessCheck
+) -> None:
+    customer_id = _ready(platform, "+821033330011")
+    rng = np.random.default_rng(5)
+    prints = [jpeg(printed_photo(crop(12, *v), rng)) for v in ENROLL_VARIANTS]
+    with pytest.raises(EnrollmentRejectedError) as info:
+        await enroll_face(platform, customer_id, prints, engine=face_engine(), liveness=liveness)
+    assert set(info.value.image_reasons) == {0, 1, 2}
+    for reasons in info.value.image_reasons.values():
+        assert reasons == ["liveness_failed", "passive_spoof"]
+    assert _template_count(platform) == 0
+    # The same person, photographed live, passes the same check.
+    receipt = await enroll_face(
+        platform, customer_id, face_photos(12), engine=face_engine(), liveness=liveness
+    )
+    assert receipt.images_used == (0, 1, 2)
 
 
 def test_photos_are_decodable_jpegs() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from payments.partner_protocol import (
     HEADER_SIGNATURE,
@@ -151,3 +153,22 @@ def test_keys_round_trip_as_one_path_segment(key: str) -> None:
 def test_malformed_key_segments_rejected(segment: str) -> None:
     with pytest.raises(ValueError, match="not a"):
         decode_key(segment)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    body=st.binary(max_size=300),
+    path=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=40),
+    flip=st.integers(min_value=0),
+)
+def test_any_altered_byte_is_rejected(body: bytes, path: str, flip: int) -> None:
+    ring = Keyring([PartnerKey(key_id="k", secret=b"s" * 32)], signing_key_id="k")
+    headers = sign_request(ring, "POST", path, body, NOW).as_dict()
+    verify_request(ring, "POST", path, headers, body, NOW)
+    if body:
+        index = flip % len(body)
+        altered = body[:index] + bytes([body[index] ^ 0x01]) + body[index + 1 :]
+        with pytest.raises(PartnerSignatureError, match="signature mismatch"):
+            verify_request(ring, "POST", path, headers, altered, NOW)
+    with pytest.raises(PartnerSignatureError, match="signature mismatch"):
+        verify_request(ring, "POST", path + "x", headers, body, NOW)

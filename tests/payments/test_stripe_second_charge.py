@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from stripe_double import StripeDouble, running_double
 from test_stripe_processor import link_stripe_card
 
 from payments.errors import UnknownOutcomeError
 from payments.money import Money
 from payments.processor import DeclineCode, OperationKind
+from payments.processors.stripe_hold_group import allocate
 from payments.processors.stripe_processor import StripeConfig, StripeProcessor
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use .content=:DeprecationWarning")
@@ -195,3 +198,23 @@ def test_declined_second_charge_keeps_the_hold(
     assert outcome.authorization_ref == ref
     assert "facepay_extra_holds" not in double.state.intent(ref)["metadata"]
     assert _intent(double, ref) == ("requires_capture", 1000, 0)
+
+
+@given(
+    amount=st.integers(min_value=0, max_value=10_000),
+    capacities=st.lists(st.integers(min_value=0, max_value=5_000), min_size=1, max_size=5),
+)
+def test_allocation_fills_in_order_and_never_exceeds_a_part(
+    amount: int, capacities: list[int]
+) -> None:
+    parts = allocate(amount, capacities)
+    if amount > sum(capacities):
+        assert parts is None
+        return
+    assert parts is not None
+    assert sum(parts) == amount
+    assert all(0 <= part <= cap for part, cap in zip(parts, capacities, strict=True))
+    # Greedy: a later part is used only once every earlier part is full.
+    for index, part in enumerate(parts):
+        if part:
+            assert parts[:index] == capacities[:index]

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import stripe
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -232,3 +234,14 @@ def test_sandbox_network_notifications_share_the_scheme_and_dedupe_per_provider(
         InboundStatus.DUPLICATE,
     )
     assert network.event_type == "token.suspended"
+
+
+@settings(max_examples=60, deadline=None)
+@given(payload=st.binary(min_size=1, max_size=300), flip=st.integers(min_value=0))
+def test_signed_payloads_verify_and_any_flipped_bit_does_not(payload: bytes, flip: int) -> None:
+    header = signature_header([SECRET], int(NOW.timestamp()), payload)
+    verify_signature(payload, header, SECRET, NOW)
+    index = flip % len(payload)
+    altered = payload[:index] + bytes([payload[index] ^ 0x80]) + payload[index + 1 :]
+    with pytest.raises(WebhookSignatureError, match="no signature matches"):
+        verify_signature(altered, header, SECRET, NOW)

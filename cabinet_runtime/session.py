@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 import msgspec
 
@@ -28,12 +27,18 @@ from cabinet_runtime.hardware.interfaces import DoorEvent, LockState
 from cabinet_runtime.picks.planogram import Planogram
 from cabinet_runtime.picks.recognizer import PickResult
 from cabinet_runtime.picks.recorder import SessionRecorder
-from cabinet_runtime.picks.recording import SessionRecording
-from cabinet_runtime.session_guards import ColdChainWatch, describe, sensing_failures
+from cabinet_runtime.session_guards import (
+    ColdChainWatch,
+    LockoutBook,
+    describe,
+    sensing_failures,
+)
 from cabinet_runtime.session_model import (
     DOOR_MAY_OPEN,
     PHYSICAL,
     Lockout,
+    Outgoing,
+    Recognizer,
     SessionSnapshot,
     SessionState,
     Timeouts,
@@ -48,22 +53,10 @@ log = logging.getLogger(__name__)
 
 RECORDING_FILE = "session.rec"
 PLANOGRAM_KEY = "planogram"
-PENDING_LOCKOUT_KEY = "lockout_pending"  # decided mid-session, applied once it is over
 
 
 class SessionError(Exception):
     """A request the machine cannot honour in its current state; nothing changed."""
-
-
-class Recognizer(Protocol):
-    @property
-    def planogram(self) -> Planogram: ...
-
-    def recognize(self, recording: SessionRecording) -> PickResult: ...
-
-
-class Outgoing(Protocol):
-    def put(self, message: p.Message) -> str: ...
 
 
 class SessionMachine:
@@ -94,8 +87,7 @@ class SessionMachine:
         self._cold_chain = ColdChainWatch(
             self.timeouts.cold_chain_limit_c, self.timeouts.cold_chain_s
         )
-        pending = self._store.get(PENDING_LOCKOUT_KEY)
-        self._pending_lockout: str | None = None if pending is None else pending.decode()
+        self._lockouts = LockoutBook(store, wall_clock)
         self._door_events: list[DoorEvent] = []
         self._door_lock = threading.Lock()
         if (override := self.config_override) is not None:
@@ -116,8 +108,7 @@ class SessionMachine:
 
     @property
     def lockout(self) -> Lockout | None:
-        raw = self._store.get(LocalStore.LOCKOUT_KEY)
-        return None if raw is None else msgspec.json.decode(raw, type=Lockout)
+        return self._lockouts.current
 
     @property
     def alarm(self) -> bool:
@@ -125,7 +116,7 @@ class SessionMachine:
 
     def can_start(self) -> bool:
         """A new session may start: idle, link up, no lockout pending."""
-        return self.state is SessionState.IDLE and self._link_up() and self._pending_lockout is None
+        return self.state is SessionState.IDLE and self._link_up() and not self._lockouts.pending
 
     def stock(self) -> tuple[p.LaneStock, ...]:
         return lane_stock(self.recognizer.planogram)
@@ -233,7 +224,7 @@ class SessionMachine:
             SessionState.STEP_UP,
         ):
             raise SessionError(f"unlock for session {command.session_id} that is not awaiting one")
-        if self.lockout is not None or self._pending_lockout is not None:
+        if self.lockout is not None or self._lockouts.pending is not None:
             raise SessionError("cabinet is locked out")
         self._recorder.begin()  # before frames and the scale reference, on disk
         self._enter(SessionState.UNLOCKED, approved=True)
@@ -330,17 +321,16 @@ class SessionMachine:
         failures = sensing_failures(self.hw)
         if failures:
             self.request_lockout(describe(failures))
-        if self._pending_lockout is not None and self.state not in PHYSICAL:
-            self._lock_out(self._pending_lockout)
+        pending = self._lockouts.pending
+        if pending is not None and self.state not in PHYSICAL:
+            self._lock_out(pending)
 
     def request_lockout(self, reason: str) -> None:
         """Lock out now, or once the open session has finished (it completes first)."""
         if self.state is SessionState.MAINTENANCE:
             return
         if self.state in PHYSICAL:
-            if self._pending_lockout is None:
-                self._pending_lockout = reason
-                self._store.put(PENDING_LOCKOUT_KEY, reason.encode())
+            self._lockouts.defer(reason)
         else:
             self._lock_out(reason)
 
@@ -348,22 +338,15 @@ class SessionMachine:
         if self.state is SessionState.MAINTENANCE:
             return
         log.warning("lockout: %s", reason)
-        self._pending_lockout = None
-        self._store.delete(PENDING_LOCKOUT_KEY)
         if self.hw.lock.state is not LockState.LOCKED:
             self.hw.lock.lock()
-        self._store.put(
-            LocalStore.LOCKOUT_KEY,
-            msgspec.json.encode(Lockout(reason=reason, since_wall=self._wall())),
-        )
+        self._lockouts.enter(reason)
         self.hw.display.show("Out of service")
         self._enter(SessionState.MAINTENANCE, session_id=None)
 
     def clear_lockout(self) -> None:
         """The operator's release; conditions still present lock out again on the next tick."""
-        self._store.delete(LocalStore.LOCKOUT_KEY)
-        self._pending_lockout = None
-        self._store.delete(PENDING_LOCKOUT_KEY)
+        self._lockouts.clear()
         self._cold_chain.reset()
         if self.state is SessionState.MAINTENANCE:
             self.hw.display.show("Welcome")

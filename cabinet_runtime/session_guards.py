@@ -1,9 +1,15 @@
-"""Conditions that put the cabinet into maintenance lockout, judged from the hardware."""
+"""Maintenance lockout: the conditions that call for it, and its stored record."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import msgspec
+
 from cabinet_runtime.hardware.bundle import Hardware
 from cabinet_runtime.hardware.interfaces import DeviceHealth
+from cabinet_runtime.session_model import Lockout
+from cabinet_runtime.store import LocalStore
 
 
 class ColdChainWatch:
@@ -47,3 +53,40 @@ def sensing_failures(hardware: Hardware) -> list[DeviceHealth]:
 
 def describe(failures: list[DeviceHealth]) -> str:
     return "hardware: " + ", ".join(f"{h.device} {h.detail}".strip() for h in failures)
+
+
+class LockoutBook:
+    """The lockout and a lockout waiting for the open session to end, both stored
+    so that a restart neither forgets nor lifts them."""
+
+    PENDING_KEY = "lockout_pending"
+
+    def __init__(self, store: LocalStore, wall_clock: Callable[[], float]) -> None:
+        self._store = store
+        self._wall = wall_clock
+
+    @property
+    def current(self) -> Lockout | None:
+        raw = self._store.get(LocalStore.LOCKOUT_KEY)
+        return None if raw is None else msgspec.json.decode(raw, type=Lockout)
+
+    @property
+    def pending(self) -> str | None:
+        raw = self._store.get(self.PENDING_KEY)
+        return None if raw is None else raw.decode()
+
+    def defer(self, reason: str) -> None:
+        """Remember the first reason given while a session is open."""
+        if self.pending is None:
+            self._store.put(self.PENDING_KEY, reason.encode())
+
+    def enter(self, reason: str) -> None:
+        self._store.put(
+            LocalStore.LOCKOUT_KEY,
+            msgspec.json.encode(Lockout(reason=reason, since_wall=self._wall())),
+        )
+        self._store.delete(self.PENDING_KEY)
+
+    def clear(self) -> None:
+        self._store.delete(LocalStore.LOCKOUT_KEY)
+        self._store.delete(self.PENDING_KEY)

@@ -5,12 +5,25 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 
 from cabinet_runtime import protocol as p
 from cabinet_runtime.picks.planogram import LanePlan, Planogram, ShelfPlan
 from cabinet_runtime.picks.recognizer import PickResult
+from cabinet_runtime.picks.recording import SessionRecording
+
+
+class Recognizer(Protocol):
+    @property
+    def planogram(self) -> Planogram: ...
+
+    def recognize(self, recording: SessionRecording) -> PickResult: ...
+
+
+class Outgoing(Protocol):
+    def put(self, message: p.Message) -> str: ...
 
 
 class SessionState(enum.StrEnum):

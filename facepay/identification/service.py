@@ -203,7 +203,9 @@ def identification_service(platform: Platform) -> IdentificationService:
         if service is None:
             pack = inspect_pack(platform.settings.model_pack_dir, platform.settings.model_licence)
             service = IdentificationService(platform, pack_id=pack.pack_id)
-            change_bus(platform).subscribe(service.galleries.on_change)
+            change_bus(platform).subscribe(
+                service.galleries.on_change, resync=service.galleries.invalidate
+            )
             _services[id(platform)] = service
             weakref.finalize(platform, _services.pop, id(platform), None)
         return service

@@ -14,11 +14,14 @@ Faults for tests: a card that answers only after a delay (client timeout),
 `drop_next_responses(n)` which processes the next n POSTs and then closes the
 connection without answering (the outcome is unknown to the client), and
 `state.search_lag_seconds`, which hides recent intents from search as Stripe's
-eventually consistent search can.
+eventually consistent search can. State changes are recorded as Stripe events
+(`state.events`, `signed_events`) for webhook tests.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import threading
@@ -29,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from stripe_double_lookup import list_intents, list_refunds, search_intents
 from stripe_double_params import JSON, DoubleError, invalid
 from stripe_double_state import StripeState
 
@@ -60,20 +64,13 @@ def _lists(node: Any) -> Any:
 
 
 def _search(state: StripeState, _: re.Match[str], params: JSON) -> JSON:
-    data = state.search_intents(str(params.get("query", "")))
     return {
         "object": "search_result",
-        "data": data,
+        "data": search_intents(state, str(params.get("query", ""))),
         "has_more": False,
         "next_page": None,
         "url": "/v1/payment_intents/search",
     }
-
-
-def _list_refunds(state: StripeState, _: re.Match[str], params: JSON) -> JSON:
-    pid = params.get("payment_intent")
-    data = [r for r in state.refunds.values() if pid is None or r["payment_intent"] == pid]
-    return {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
 
 
 ROUTES: list[_Route] = [
@@ -88,7 +85,7 @@ ROUTES: list[_Route] = [
     ),
     ("GET", re.compile(r"/v1/payment_methods/(\w+)"), lambda s, m, p: s.payment_method(m[1])),
     ("POST", re.compile(r"/v1/payment_intents"), lambda s, m, p: s.create_intent(p)),
-    ("GET", re.compile(r"/v1/payment_intents"), lambda s, m, p: s.list_intents(p)),
+    ("GET", re.compile(r"/v1/payment_intents"), lambda s, m, p: list_intents(s, p)),
     ("GET", re.compile(r"/v1/payment_intents/search"), _search),
     ("GET", re.compile(r"/v1/payment_intents/(\w+)"), lambda s, m, p: s.intent(m[1])),
     (
@@ -117,7 +114,7 @@ ROUTES: list[_Route] = [
         lambda s, m, p: s.increment_authorization(m[1], p),
     ),
     ("POST", re.compile(r"/v1/refunds"), lambda s, m, p: s.create_refund(p)),
-    ("GET", re.compile(r"/v1/refunds"), _list_refunds),
+    ("GET", re.compile(r"/v1/refunds"), lambda s, m, p: list_refunds(s, p)),
     ("GET", re.compile(r"/v1/refunds/(\w+)"), lambda s, m, p: s._get(s.refunds, "refund", m[1])),
 ]
 
@@ -139,6 +136,19 @@ class StripeDouble:
         assert self._server is not None, "double is not running"
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def signed_events(self, secret: str, timestamp: int) -> list[tuple[bytes, str]]:
+        """Every event so far as Stripe would POST it: (body, Stripe-Signature header).
+
+        Signed here with hmac directly, as Stripe documents, not with FacePay's code."""
+        with self._lock:
+            events = list(self.state.events)
+        signed = []
+        for event in events:
+            body = json.dumps(event).encode()
+            mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+            signed.append((body, f"t={timestamp},v1={mac.hexdigest()}"))
+        return signed
 
     def drop_next_responses(self, count: int) -> None:
         """Apply the next `count` POSTs but close the connection instead of answering."""

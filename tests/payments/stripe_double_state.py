@@ -10,6 +10,7 @@ metadata. Errors are raised as DoubleError and rendered as Stripe-shaped JSON.
 
 from __future__ import annotations
 
+import copy
 import re
 import secrets
 import time
@@ -28,7 +29,6 @@ from stripe_double_params import (
 )
 
 _CANCELABLE = {"requires_payment_method", "requires_confirmation", "requires_capture"}
-_SEARCH_CLAUSE = re.compile(r"^metadata\['([^']+)'\]:'([^']*)'$")
 
 
 @dataclass
@@ -43,7 +43,21 @@ class StripeState:
     # Stripe's search is eventually consistent ("usually under a minute"); the double
     # can hide intents younger than this from search (listing stays consistent).
     search_lag_seconds: float = 0.0
-    _born: dict[str, float] = field(default_factory=dict)
+    # Every event Stripe would send to a webhook endpoint, oldest first.
+    events: list[JSON] = field(default_factory=list)
+    born: dict[str, float] = field(default_factory=dict)
+
+    def _emit(self, event_type: str, obj: JSON) -> None:
+        self.events.append(
+            {
+                "id": new_id("evt"),
+                "object": "event",
+                "type": event_type,
+                "created": int(time.time()),
+                "livemode": False,
+                "data": {"object": copy.deepcopy(obj)},
+            }
+        )
 
     # -- lookups ---------------------------------------------------------------
     def _get(self, table: dict[str, JSON], kind: str, object_id: str) -> JSON:
@@ -149,6 +163,7 @@ class StripeState:
             raise invalid("You must provide a payment_method.", "payment_method")
         pm = self._materialize_payment_method(token, seti["customer"])
         seti.update(payment_method=pm["id"], status="succeeded")
+        self._emit("setup_intent.succeeded", seti)
         return seti
 
     # -- payment intents -----------------------------------------------------------
@@ -167,7 +182,7 @@ class StripeState:
         if pm_id is not None:
             pm_id = self._materialize_payment_method(pm_id, customer)["id"]
         pid = new_id("pi")
-        self._born[pid] = time.monotonic()
+        self.born[pid] = time.monotonic()
         card_options = params.get("payment_method_options", {}).get("card", {})
         self.intents[pid] = {
             "id": pid,
@@ -254,8 +269,10 @@ class StripeState:
         pi["last_payment_error"] = None
         if manual:
             pi.update(status="requires_capture", amount_capturable=pi["amount"])
+            self._emit("payment_intent.amount_capturable_updated", pi)
         else:
             pi.update(status="succeeded", amount_received=pi["amount"])
+            self._emit("payment_intent.succeeded", pi)
         return pi
 
     def _authorize(self, pi: JSON, card: TestCard, amount: int) -> None:
@@ -274,6 +291,7 @@ class StripeState:
         }
         if pi["status"] != "requires_capture":
             pi.update(status="requires_payment_method", last_payment_error=error)
+            self._emit("payment_intent.payment_failed", pi)
         raise DoubleError(
             402,
             "card_error",
@@ -328,6 +346,7 @@ class StripeState:
             )
         # Capturing less than authorized releases the rest of the hold.
         pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
+        self._emit("payment_intent.succeeded", pi)
         charge = self.charge(pi["latest_charge"])
         charge.update(amount_captured=amount, captured=True)
         return pi
@@ -345,49 +364,8 @@ class StripeState:
             cancellation_reason=params.get("cancellation_reason"),
             canceled_at=int(time.time()),
         )
+        self._emit("payment_intent.canceled", pi)
         return pi
-
-    def search_intents(self, query: str) -> list[JSON]:
-        clauses = [c.strip() for c in query.split(" AND ")]
-        wanted: dict[str, str] = {}
-        for clause in clauses:
-            match = _SEARCH_CLAUSE.fullmatch(clause)
-            if match is None:
-                raise invalid(f"The double only supports metadata['k']:'v' queries: {clause}")
-            wanted[match.group(1)] = match.group(2)
-        visible_before = time.monotonic() - self.search_lag_seconds
-        return [
-            pi
-            for pi in self.intents.values()
-            if self._born[pi["id"]] <= visible_before
-            and all(pi["metadata"].get(k) == v for k, v in wanted.items())
-        ]
-
-    def list_intents(self, params: JSON) -> JSON:
-        """Newest first, with Stripe's limit / starting_after paging and created[gte]."""
-        limit = as_int(params, "limit") or 10
-        if limit > 100:
-            raise invalid("limit must be at most 100", "limit")
-        created = params.get("created", {})
-        since = as_int(created, "gte", minimum=0) if isinstance(created, dict) else None
-        newest_first = [
-            pi
-            for pi in reversed(self.intents.values())
-            if (since is None or pi["created"] >= since)
-            and params.get("customer") in (None, pi["customer"])
-        ]
-        after = params.get("starting_after")
-        if after is not None:
-            ids = [pi["id"] for pi in newest_first]
-            if after not in ids:
-                raise invalid(f"No such payment_intent: '{after}'", "starting_after")
-            newest_first = newest_first[ids.index(after) + 1 :]
-        return {
-            "object": "list",
-            "data": newest_first[:limit],
-            "has_more": len(newest_first) > limit,
-            "url": "/v1/payment_intents",
-        }
 
     # -- refunds -----------------------------------------------------------------
     def create_refund(self, params: JSON) -> JSON:
@@ -418,6 +396,7 @@ class StripeState:
                 "amount_too_large",
             )
         charge["amount_refunded"] += amount
+        self._emit("charge.refunded", charge)
         rid = new_id("re")
         self.refunds[rid] = {
             "id": rid,

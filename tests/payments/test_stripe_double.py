@@ -6,13 +6,19 @@ tests pin the rules the processor relies on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 import stripe
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from stripe_double import StripeDouble, parse_form, running_double
+
+from payments.webhooks_inbound import InboundStatus, handle_stripe_webhook
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use .content=:DeprecationWarning")
 
@@ -218,3 +224,32 @@ def test_form_decoding_matches_stripe_encoding() -> None:
         "expand": ["latest_charge", "customer"],
         "payment_method_options": {"card": {"request_incremental_authorization": "if_available"}},
     }
+
+
+def test_events_are_signed_like_stripe_and_accepted_once(
+    double: StripeDouble, client: Any, sqlite_engine: Engine
+) -> None:
+    intent = _held(client, 1200)
+    client.payment_intents.capture(intent.id, {"amount_to_capture": 1000})
+    client.refunds.create({"payment_intent": intent.id, "amount": 400})
+    secret, now = "whsec_double_test", datetime.now(UTC)
+    signed = double.signed_events(secret, int(now.timestamp()))
+    mine = [
+        (body, header)
+        for body, header in signed
+        if json.loads(body)["data"]["object"].get("id") == intent.id
+        or json.loads(body)["data"]["object"].get("payment_intent") == intent.id
+    ]
+    types = [json.loads(body)["type"] for body, _ in mine]
+    assert types == [
+        "payment_intent.amount_capturable_updated",
+        "payment_intent.succeeded",
+        "charge.refunded",
+    ]
+    for body, header in mine:
+        assert stripe.WebhookSignature.verify_header(body.decode(), header, secret, tolerance=300)
+    with Session(sqlite_engine) as session, session.begin():
+        first = [handle_stripe_webhook(session, b, h, secret, now).status for b, h in mine]
+        again = [handle_stripe_webhook(session, b, h, secret, now).status for b, h in mine]
+    assert set(first) == {InboundStatus.ACCEPTED}
+    assert set(again) == {InboundStatus.DUPLICATE}

@@ -45,6 +45,7 @@ class StripeState:
     search_lag_seconds: float = 0.0
     # Every event Stripe would send to a webhook endpoint, oldest first.
     events: list[JSON] = field(default_factory=list)
+    # When each intent was made (monotonic seconds), for the search lag.
     born: dict[str, float] = field(default_factory=dict)
 
     def _emit(self, event_type: str, obj: JSON) -> None:

@@ -76,13 +76,14 @@ async def current_customer(request: Request[Any, Any, Any], state: State) -> str
     return await to_thread.run_sync(authenticate, platform_of(state), token)
 
 
-def session_cookie(token: str) -> Cookie:
+def session_cookie(platform: Platform, token: str) -> Cookie:
     return Cookie(
         key=SESSION_COOKIE,
         value=token,
         max_age=int(SESSION_TTL.total_seconds()),
         httponly=True,
         samesite="lax",
+        secure=platform.settings.effective_public_url.startswith("https://"),
         path="/",
     )
 
@@ -315,7 +316,8 @@ class CustomerController(Controller):
         verified = await to_thread.run_sync(verify_code, platform, verification_id, data.code)
         token, expires = issue_session_token(platform, verified.customer_id)
         return Response(
-            SessionOut(verified.customer_id, token, expires), cookies=[session_cookie(token)]
+            SessionOut(verified.customer_id, token, expires),
+            cookies=[session_cookie(platform, token)],
         )
 
     @get("/consent-notices/{kind:str}")

@@ -116,7 +116,7 @@ async def verify(state: State, verification_id: str, data: Form) -> Response[Any
     except FacePayError as exc:
         return _error_page("verify.html", exc, "Verify / 인증", verification_id=verification_id)
     token, _ = issue_session_token(platform, verified.customer_id)
-    return Redirect("/m/home", status_code=303, cookies=[session_cookie(token)])
+    return Redirect("/m/home", status_code=303, cookies=[session_cookie(platform, token)])
 
 
 @get("/home", media_type="text/html")

@@ -28,7 +28,6 @@ log = logging.getLogger("facepay.identification")
 class ChangeKind(StrEnum):
     ENROLLED = "enrolled"  # a new or replaced face template
     COHORTS_CHANGED = "cohorts_changed"  # joined or left a site
-    PHONE_CHANGED = "phone_changed"  # the step-up factor changed
     TEMPLATES_REMOVED = "templates_removed"  # consent withdrawn
     DELETED = "deleted"  # the customer's data is gone
 

@@ -95,7 +95,7 @@ class PickRecognizer:
         )
 
     def _views(self, rec: ShelfRecording, layout: ShelfLayout) -> ViewPair | None:
-        before, after = decode_frame(rec.before_png), decode_frame(rec.after_png)
+        before, after = decode_frame(rec.before_jpeg), decode_frame(rec.after_jpeg)
         if before is None or after is None:
             return None
         return self._vision.read(before, layout), self._vision.read(after, layout)

@@ -74,7 +74,7 @@ class SessionRecorder:
         self.active = True
         for shelf_id, camera in self._cameras.items():
             rec = self.recording.shelves.setdefault(shelf_id, ShelfRecording(shelf_id))
-            rec.before_png = encode_frame(camera.capture())
+            rec.before_jpeg = encode_frame(camera.capture())
         self.checkpoint()
 
     def door_opened(self, t: float) -> None:
@@ -109,7 +109,7 @@ class SessionRecorder:
         self.poll()
         for shelf_id, camera in self._cameras.items():
             rec = self.recording.shelves.setdefault(shelf_id, ShelfRecording(shelf_id))
-            rec.after_png = encode_frame(camera.capture())
+            rec.after_jpeg = encode_frame(camera.capture())
         self.checkpoint()
         return self.recording
 

@@ -16,8 +16,8 @@ from cabinet_runtime.hardware.interfaces import BgrFrame, ScaleSample
 class ShelfRecording(msgspec.Struct):
     shelf_id: str
     samples: list[tuple[float, float]] = msgspec.field(default_factory=list)
-    before_png: bytes | None = None
-    after_png: bytes | None = None
+    before_jpeg: bytes | None = None
+    after_jpeg: bytes | None = None
 
     def add(self, samples: list[ScaleSample]) -> None:
         self.samples.extend((s.t, s.grams) for s in samples)
@@ -36,11 +36,14 @@ class SessionRecording(msgspec.Struct):
     closed_at: float | None = None
 
 
+JPEG_QUALITY = 95
+
+
 def encode_frame(frame: BgrFrame | None) -> bytes | None:
     if frame is None:
         return None
-    # lossless, light compression: frames are re-read by the recognizer
-    ok, buf = cv2.imencode(".png", frame, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    # high-quality JPEG, as shelf cameras deliver it: a twentieth of PNG's cost
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise ValueError("cannot encode frame")
     return bytes(buf.tobytes())

@@ -98,7 +98,10 @@ def test_recording_round_trips_through_disk(tmp_path: Path) -> None:
     loaded = load_recording(tmp_path / "s.rec")
     assert loaded == recording
     frame = cab.shelves["s1"].camera.capture()
-    assert np.array_equal(decode_frame(encode_frame(frame)), frame)
+    assert frame is not None
+    restored = decode_frame(encode_frame(frame))
+    assert restored is not None and restored.shape == frame.shape
+    assert np.abs(restored.astype(int) - frame).mean() < 8
     save_recording(recording, tmp_path / "t.rec", durable=False)
     assert load_recording(tmp_path / "t.rec") == recording
 

@@ -274,3 +274,25 @@ def test_expired_holds_are_voided_by_reconciliation(payments_env: PaymentsEnv) -
     assert env.service.get(held.authorization.id).status == AuthStatus.VOIDED
     assert network_auth(env, held.authorization.processor_ref)[0] == "voided"
     assert balances(env, AccountKind.CUSTOMER_PAYMENT_TOKEN, pm, "USD") == (0, 0, 0, 0)
+
+
+def test_concurrent_holds_with_one_key_authorize_once(payments_env: PaymentsEnv) -> None:
+    env = payments_env
+    pm = env.link()
+    k = key()
+    before = len(env.sandbox.network.authorizations)
+    results: list[object] = []
+    barrier = threading.Barrier(4)
+
+    def caller() -> None:
+        barrier.wait()
+        results.append(hold(env, pm, 1_300, k=k))
+
+    threads = [threading.Thread(target=caller) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and all(r == results[0] for r in results)
+    assert len(env.sandbox.network.authorizations) == before + 1
+    assert balances(env, AccountKind.CUSTOMER_PAYMENT_TOKEN, pm, "USD") == (1_300, 0, 0, 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, delete, select, update
@@ -90,6 +91,7 @@ def create_customer(
     display_name: str | None = None,
     site_ids: Sequence[str] = (),
     provider: NotificationProvider = DEFAULT_PROVIDER,
+    now: datetime | None = None,
 ) -> CustomerCreated:
     """A customer with an unverified phone; a code is on its way to that phone.
 
@@ -118,7 +120,7 @@ def create_customer(
             session.flush()
             audit.append(session, actor="anonymous", action="customer.created", subject=customer.id)
         _join(session, link.customer_id, sites)
-        verification = send_code(platform, session, link, provider=provider)
+        verification = send_code(platform, session, link, provider=provider, now=now)
         customer_id = link.customer_id
     return CustomerCreated(customer_id, verification.id, phone_e164)
 

@@ -139,3 +139,16 @@ def test_session_tokens(platform: Platform) -> None:
     delete_customer(platform, customer_id, actor="test")
     with pytest.raises(AuthenticationError, match="no longer exists"):
         authenticate(platform, token)
+
+
+def test_creating_again_before_verifying_resumes_the_same_customer(platform: Platform) -> None:
+    first = create_customer(platform, "+821011119999")
+    with pytest.raises(RateLimitedError):  # a retry within 30 s sends no second code
+        create_customer(platform, "010-1111-9999")
+    with platform.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) == 1
+        link = session.scalar(select(PhoneLink))
+        assert link is not None and link.customer_id == first.customer_id
+    later = create_customer(platform, "+821011119999", now=utcnow() + timedelta(seconds=31))
+    assert later.customer_id == first.customer_id
+    assert later.verification_id != first.verification_id

@@ -188,7 +188,8 @@ def crossover(faces: SyntheticFaces, sizes: list[int], params: HnswParams) -> li
 
 
 def pipeline_figures(args: argparse.Namespace) -> dict[str, Any] | None:
-    """Engineer A's pipeline and liveness figures, when their module exists."""
+    """The pipeline and liveness figures of benchmarks/biometrics_pipeline.py, printed
+    with that module's own table, when the module exists."""
     path = ROOT / "benchmarks" / "biometrics_pipeline.py"
     if args.skip_pipeline or not path.is_file():
         return None
@@ -201,7 +202,14 @@ def pipeline_figures(args: argparse.Namespace) -> dict[str, Any] | None:
     if run is None:
         return {"error": "benchmarks/biometrics_pipeline.py has no run() function"}
     result = run(quick=args.quick)
-    return dict(result) if isinstance(result, dict) else {"result": result}
+    report = dict(result) if isinstance(result, dict) else {"result": result}
+    print("\npipeline and liveness (benchmarks/biometrics_pipeline.py)")
+    printer = getattr(module, "_print", None)
+    if callable(printer):
+        printer(report)
+    else:
+        print(json.dumps(report, indent=1, default=str))
+    return report
 
 
 def _fmt(value: Any) -> str:
@@ -279,8 +287,6 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = pipeline_figures(args)
     if pipeline is not None:
         report["pipeline"] = pipeline
-        print("\npipeline and liveness (benchmarks/biometrics_pipeline.py)")
-        print(json.dumps(pipeline, indent=1, default=str))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
         print(f"\nwrote {args.json}")

@@ -14,7 +14,7 @@ from facepay.keys.signing import public_key_bytes
 from facepay.platform import Platform
 
 
-@post(PROVISION_PATH, tags=["cabinets"], status_code=201)
+@post(PROVISION_PATH, tags=["cabinets"], status_code=200)
 async def provision_cabinet(data: JSONBody[ProvisionRequest], state: State) -> ProvisionResponse:
     """Register a device key with a one-time code; answer with what the device pins."""
     platform: Platform = state.platform

@@ -19,7 +19,11 @@ from facepay.settings import CONFIG_FILE_ENV, Settings, load_settings
 APP_FACTORY = "api.app:create_app_from_environment"
 # Modules that add their own sub-commands: each has `register(commands)`, where
 # `commands` is the sub-parsers object; a sub-command sets `handler` like those below.
-COMMAND_MODULES: tuple[str, ...] = ("facepay.cabinets.cli", "facepay.customers.commands")
+COMMAND_MODULES: tuple[str, ...] = (
+    "facepay.cabinets.cli",
+    "facepay_demo.main",
+    "facepay.customers.commands",
+)
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 

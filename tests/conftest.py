@@ -95,8 +95,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 @pytest.fixture
 def live_platform(tmp_path: Path, database_url: str) -> Iterator[Any]:
     """A migrated database with keys, whose public URL is the live server's address."""
-    from live_server import free_port
-
+    from facepay_demo.server import free_port
     from facepay.db.migrate import upgrade
     from facepay.keys.store import init_keys
     from facepay.platform import Platform
@@ -116,11 +115,10 @@ def live_platform(tmp_path: Path, database_url: str) -> Iterator[Any]:
 @pytest.fixture
 def live_server(live_platform: Any) -> Iterator[Any]:
     """The whole API, sandbox card network included, under uvicorn on a free port."""
-    from live_server import LiveServer
-
     from api.app import create_app
+    from facepay_demo.server import BackgroundServer
 
-    server = LiveServer(create_app(live_platform), live_platform.settings.port)
+    server = BackgroundServer(create_app(live_platform), live_platform.settings.port)
     server.start()
     yield server
     server.stop()

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from live_server import LiveServer
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -20,6 +19,7 @@ from facepay.cabinets.models import Cabinet, CabinetOutboxMessage
 from facepay.cabinets.service import create_cabinet, create_site, issue_provisioning_code
 from facepay.checkout.models import PurchaseSession
 from facepay.platform import Platform
+from facepay_demo.server import BackgroundServer
 
 
 def _raw(key: Ed25519PrivateKey) -> bytes:
@@ -33,7 +33,7 @@ class Device:
     gateway_url: str
 
 
-def _provisioned_device(platform: Platform, server: LiveServer, name: str) -> Device:
+def _provisioned_device(platform: Platform, server: BackgroundServer, name: str) -> Device:
     with platform.sessions.begin() as session:
         site = create_site(session, f"site {name}", "KRW")
         cabinet = create_cabinet(session, site.id, name, hold_amount=30000)
@@ -44,7 +44,7 @@ def _provisioned_device(platform: Platform, server: LiveServer, name: str) -> De
         content=p.msgspec.json.encode(p.ProvisionRequest(code=code, public_key=_raw(key))),
         headers={"content-type": "application/json"},
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code == 200, response.text
     answer = p.msgspec.json.decode(response.content, type=p.ProvisionResponse)
     assert answer.cabinet_id == cabinet.id
     assert answer.server_public_key == _raw(platform.keys.signing_key)
@@ -65,7 +65,7 @@ async def _login(
 
 
 async def test_provisioned_device_authenticates(
-    live_platform: Platform, live_server: LiveServer
+    live_platform: Platform, live_server: BackgroundServer
 ) -> None:
     device = _provisioned_device(live_platform, live_server, "fridge")
     ws, answer = await _login(device)
@@ -79,7 +79,7 @@ async def test_provisioned_device_authenticates(
 
 
 async def test_forged_device_key_cannot_connect(
-    live_platform: Platform, live_server: LiveServer
+    live_platform: Platform, live_server: BackgroundServer
 ) -> None:
     device = _provisioned_device(live_platform, live_server, "fridge")
     ws, answer = await _login(device, key=Ed25519PrivateKey.generate())
@@ -91,7 +91,7 @@ async def test_forged_device_key_cannot_connect(
 
 
 async def test_unknown_cabinet_cannot_connect(
-    live_platform: Platform, live_server: LiveServer
+    live_platform: Platform, live_server: BackgroundServer
 ) -> None:
     device = _provisioned_device(live_platform, live_server, "fridge")
     stranger = Device("not-a-cabinet", Ed25519PrivateKey.generate(), device.gateway_url)
@@ -100,7 +100,9 @@ async def test_unknown_cabinet_cannot_connect(
     await ws.close()
 
 
-def test_provisioning_code_is_single_use(live_platform: Platform, live_server: LiveServer) -> None:
+def test_provisioning_code_is_single_use(
+    live_platform: Platform, live_server: BackgroundServer
+) -> None:
     with live_platform.sessions.begin() as session:
         site = create_site(session, "site", "KRW")
         cabinet = create_cabinet(session, site.id, "c", hold_amount=1000)
@@ -110,7 +112,7 @@ def test_provisioning_code_is_single_use(live_platform: Platform, live_server: L
     )
     headers = {"content-type": "application/json"}
     first = httpx.post(f"{live_server.url}{p.PROVISION_PATH}", content=body, headers=headers)
-    assert first.status_code == 201
+    assert first.status_code == 200
     again = httpx.post(f"{live_server.url}{p.PROVISION_PATH}", content=body, headers=headers)
     assert again.status_code == 400
     assert again.headers["content-type"].startswith("application/problem+json")
@@ -124,7 +126,7 @@ def test_provisioning_code_is_single_use(live_platform: Platform, live_server: L
 
 
 async def test_a_cabinet_cannot_act_for_another(
-    live_platform: Platform, live_server: LiveServer
+    live_platform: Platform, live_server: BackgroundServer
 ) -> None:
     mine = _provisioned_device(live_platform, live_server, "mine")
     theirs = _provisioned_device(live_platform, live_server, "theirs")
@@ -171,7 +173,9 @@ async def test_a_cabinet_cannot_act_for_another(
         assert outbox.acked_at is None
 
 
-async def test_telemetry_and_presence(live_platform: Platform, live_server: LiveServer) -> None:
+async def test_telemetry_and_presence(
+    live_platform: Platform, live_server: BackgroundServer
+) -> None:
     device = _provisioned_device(live_platform, live_server, "fridge")
     ws, _ = await _login(device)
     report = p.Telemetry(at=1.0, temperature_c=3.5, door="closed", locked=True, state="idle")
@@ -193,7 +197,7 @@ async def test_telemetry_and_presence(live_platform: Platform, live_server: Live
 
 
 async def test_unacknowledged_messages_are_resent_on_reconnect(
-    live_platform: Platform, live_server: LiveServer
+    live_platform: Platform, live_server: BackgroundServer
 ) -> None:
     device = _provisioned_device(live_platform, live_server, "fridge")
     settled = p.SessionSettled(session_id="s1", receipt_id="r1", amount_minor=1500, currency="KRW")

@@ -1,4 +1,4 @@
-"""A real server for API tests: the Litestar app under uvicorn on a free port."""
+"""The FacePay API under uvicorn in a background thread, on a free local port."""
 
 from __future__ import annotations
 
@@ -16,25 +16,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class LiveServer:
-    """uvicorn in a background thread; ``url``/``ws_url`` point at it."""
+class BackgroundServer:
+    """``url``/``ws_url`` point at the running server; ``stop`` shuts it down cleanly."""
 
     def __init__(self, app: Litestar, port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, name="facepay-server", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
+                raise RuntimeError("the FacePay server did not start")
             time.sleep(0.02)
 
     def stop(self) -> None:

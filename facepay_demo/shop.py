@@ -1,0 +1,110 @@
+"""The server side of the demo: a shop owner's site and cabinet, and customers
+who sign up the way the mobile pages let them (phone code, consent, face
+photos, a card typed on the card network's own page)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+from biometrics.engine import FaceEngine
+from facepay.cabinets.service import (
+    create_cabinet,
+    create_site,
+    issue_provisioning_code,
+    set_planogram,
+    upsert_products,
+)
+from facepay.compliance.consent import BIOMETRIC, current_notice, seed_default_notices
+from facepay.customers.enrollment import enroll_face
+from facepay.customers.payment_methods import begin_card_link, complete_card_link
+from facepay.customers.phone_verification import verify_code
+from facepay.customers.service import create_customer, decide_consent
+from facepay.notifications import messages_to
+from facepay.platform import Platform
+from facepay_demo.catalog import CURRENCY, HOLD_AMOUNT, server_catalog
+from facepay_demo.faces import DemoFace
+
+CODE = re.compile(r"code is (\d+)")
+
+
+@dataclass(frozen=True)
+class ShopSetup:
+    site_id: str
+    cabinet_id: str
+    provisioning_code: str
+
+
+def open_shop(platform: Platform, name: str = "Mangwon-dong corner") -> ShopSetup:
+    products, lanes = server_catalog()
+    with platform.sessions.begin() as session:
+        seed_default_notices(session)
+        site = create_site(session, name, CURRENCY)
+        cabinet = create_cabinet(session, site.id, f"{name} fridge", HOLD_AMOUNT)
+        upsert_products(session, products)
+        set_planogram(session, cabinet.id, lanes)
+        code = issue_provisioning_code(session, cabinet.id)
+        return ShopSetup(site.id, cabinet.id, code)
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    role: str
+    customer_id: str
+    phone: str
+
+    @property
+    def last4(self) -> str:
+        return self.phone[-4:]
+
+
+def _verify_phone(platform: Platform, verification_id: str, phone: str) -> None:
+    with platform.sessions() as session:
+        texts = [m.body for m in messages_to(session, phone, "phone_code")]
+    match = CODE.search(texts[-1])
+    assert match, texts[-1]
+    verify_code(platform, verification_id, match.group(1))
+
+
+def _link_card(platform: Platform, customer_id: str, pan: str) -> None:
+    """The customer types the card on the sandbox network's hosted page."""
+    processor = platform.payments.processors["sandbox"]
+    start = begin_card_link(
+        platform, processor, customer_id,
+        return_url=f"{platform.settings.effective_public_url}/linked",
+        idempotency_key=uuid.uuid4().hex,
+    )
+    answer = httpx.post(
+        start.redirect_url,
+        data={"pan": pan, "exp_month": "12", "exp_year": "2031", "cvc": "123"},
+        follow_redirects=False,
+        timeout=30,
+    )
+    if answer.status_code != 303:
+        raise RuntimeError(f"the card network refused the card: {answer.text[:200]}")
+    complete_card_link(platform, processor, customer_id, start.link_id)
+
+
+async def sign_up(
+    platform: Platform,
+    engine: FaceEngine,
+    site_id: str,
+    role: str,
+    phone: str,
+    card: str,
+    face: DemoFace | None,
+) -> DemoCustomer:
+    created = create_customer(platform, phone, display_name=role.title(), site_ids=[site_id])
+    _verify_phone(platform, created.verification_id, created.phone_e164)
+    if face is not None:
+        with platform.sessions() as session:
+            notice_id = current_notice(session, BIOMETRIC).id
+        decide_consent(platform, created.customer_id, notice_id, "granted", channel="mobile_web")
+        await enroll_face(
+            platform, created.customer_id, face.phone_photos(5, seed=len(phone)), engine=engine
+        )
+    _link_card(platform, created.customer_id, card)
+    return DemoCustomer(role, created.customer_id, created.phone_e164)

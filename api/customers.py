@@ -15,14 +15,21 @@ from typing import Annotated, Any
 import msgspec
 from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.datastructures import Cookie, State, UploadFile
+from litestar.datastructures import Cookie, State
 from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Parameter
 from litestar.types import ExceptionHandlersMap
+from multipart import (  # type: ignore[import-untyped]
+    MultipartSegment,
+    ParserError,
+    ParserLimitReached,
+    PushMultipartParser,
+    parse_options_header,
+)
 
 from api.problems import problem
 from biometrics.engine import FaceEngine
+from biometrics.images import DEFAULT_LIMITS
 from biometrics.model_pack import inspect_pack
 from facepay.compliance.consent import current_notice
 from facepay.customers import payment_methods, service
@@ -101,23 +108,53 @@ def processor_of(platform: Platform, name: str) -> Processor:
     return processor
 
 
+async def read_photos(request: Request[Any, Any, Any]) -> list[bytes]:
+    """The image parts of a multipart upload, held in memory only.
+
+    Litestar's own form parsing spools parts over 1 MiB to a temporary file;
+    face photos must never touch a disk, so the body is parsed here instead.
+    """
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != "multipart/form-data" or "boundary" not in params:
+        raise ValidationError("send the photos as multipart/form-data")
+    photos: list[bytearray] = []
+    current: bytearray | None = None
+    try:
+        with PushMultipartParser(
+            params["boundary"].encode(), max_segment_count=MAX_IMAGES + 4
+        ) as parser:
+            async for chunk in request.stream():
+                for part in parser.parse(chunk):
+                    if isinstance(part, MultipartSegment):
+                        current = bytearray() if part.filename is not None else None
+                        if current is not None:
+                            photos.append(current)
+                        if len(photos) > MAX_IMAGES:
+                            raise ValidationError(f"send at most {MAX_IMAGES} images")
+                    elif part and current is not None:
+                        current.extend(part)
+                        if len(current) > DEFAULT_LIMITS.max_bytes:
+                            raise ValidationError(
+                                f"a photo is over the {DEFAULT_LIMITS.max_bytes} byte limit"
+                            )
+            if not parser.closed:
+                raise ValidationError("the multipart body ended early")
+    except (ParserError, ParserLimitReached) as exc:
+        raise ValidationError(f"the multipart body is malformed: {exc}") from exc
+    return [bytes(p) for p in photos]
+
+
 async def enroll_uploaded(
-    platform: Platform, customer_id: str, files: list[UploadFile]
+    platform: Platform, customer_id: str, request: Request[Any, Any, Any]
 ) -> EnrollmentReceipt:
     """Enroll from uploaded photos with the configured quality and liveness checks."""
     return await enroll_face(
         platform,
         customer_id,
-        await read_images(files),
+        await read_photos(request),
         engine=face_engine(platform),
         liveness=passive_liveness(platform.settings),
     )
-
-
-async def read_images(files: list[UploadFile]) -> list[bytes]:
-    if len(files) > MAX_IMAGES:
-        raise ValidationError(f"send at most {MAX_IMAGES} images")
-    return [await f.read() for f in files]
 
 
 def _problem(exc: FacePayError, **extra: Any) -> Response[dict[str, Any]]:
@@ -359,13 +396,11 @@ class CustomerController(Controller):
 
     @post("/me/face", status_code=201, request_max_body_size=MAX_UPLOAD_BYTES)
     async def enroll(
-        self,
-        state: State,
-        customer_id: str,
-        data: Annotated[list[UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
+        self, request: Request[Any, Any, Any], state: State, customer_id: str
     ) -> EnrollmentOut:
-        """Enroll the face from 3-8 photos (multipart field ``images``); they are not kept."""
-        receipt = await enroll_uploaded(platform_of(state), customer_id, list(data))
+        """Enroll the face from 3-8 photos: multipart/form-data, one file part per photo
+        (JPEG or PNG). The photos are processed in memory and never stored."""
+        receipt = await enroll_uploaded(platform_of(state), customer_id, request)
         return EnrollmentOut(
             receipt.template_id,
             receipt.model_pack_id,

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from anyio import to_thread
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response, Router, get, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
@@ -184,14 +184,10 @@ async def face_page(request: Request[Any, Any, Any], state: State) -> Response[A
 
 
 @post("/face", media_type="text/html", request_max_body_size=MAX_UPLOAD_BYTES)
-async def face(
-    request: Request[Any, Any, Any],
-    state: State,
-    data: Annotated[list[UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
-) -> Response[Any]:
+async def face(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     async def page(customer_id: str) -> Response[Any]:
         try:
-            await enroll_uploaded(platform_of(state), customer_id, list(data))
+            await enroll_uploaded(platform_of(state), customer_id, request)
         except FacePayError as exc:
             return _error_page("face.html", exc, "Face / 얼굴 등록", signed_in=True)
         return render("face.html", 201, title="Face / 얼굴 등록", signed_in=True, enrolled=True)

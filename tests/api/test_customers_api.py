@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 # The photo and setup helpers live beside the service tests.
 sys.path.insert(0, str(Path(__file__).parents[1] / "facepay"))
-from test_customers_support import add_site, face_photos, latest_code
+from test_customers_support import ENROLL_VARIANTS, add_site, crop, face_photos, latest_code
 
 from facepay.customers.models import Customer, FaceTemplate
 from facepay.platform import Platform
@@ -160,3 +160,35 @@ def test_pages_render_without_a_session(live_server: Any, path: str) -> None:
     assert page.status_code == 200 and "<form" in page.text
     home = httpx.get(live_server.url + "/m/home", timeout=30)
     assert home.status_code == 303 and home.headers["location"] == "/m/signin"
+
+
+def test_photos_over_a_megabyte_are_parsed_in_memory(
+    live_server: Any, live_platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Litestar's form parser would spool such parts to a temporary file; ours never does."""
+    import litestar.datastructures.upload_file as upload_file
+
+    spooled: list[object] = []
+    monkeypatch.setattr(upload_file, "SpooledTemporaryFile", lambda **kw: spooled.append(kw))
+    site_id = add_site(live_platform)
+    with httpx.Client(base_url=live_server.url, timeout=120) as client:
+        token = _sign_up(client, live_platform, "+821077770002", site_id)
+        client.headers["Authorization"] = f"Bearer {token}"
+        notice = client.get("/v1/consent-notices/biometric").json()
+        client.post("/v1/me/consents", json={"notice_id": notice["id"], "decision": "granted"})
+        big = [
+            bytes(cv2.imencode(".png", cv2.resize(crop(8, *v), (1400, 1400)))[1])
+            for v in ENROLL_VARIANTS
+        ]
+        assert min(len(b) for b in big) > 1024 * 1024
+        enrolled = client.post("/v1/me/face", files=_files(big))
+        assert enrolled.status_code == 201, enrolled.text
+        _problem(client.post("/v1/me/face", files=_files([big[0]] * 9)), 400)
+        _problem(client.post("/v1/me/face", content=b"--x\r\nnot multipart"), 400)
+        broken = client.post(
+            "/v1/me/face",
+            content=b"--b\r\nContent-Disposition: form-data; name=images; filename=a.jpg\r\n\r\nab",
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
+        _problem(broken, 400)
+    assert spooled == []

@@ -80,3 +80,14 @@ def screen_replay(image: ImageArray, rng: np.random.Generator) -> ImageArray:
     lit = lit * (1 + float(rng.uniform(0.06, 0.14)) * beat[..., None])
     lit = _glare(lit, rng)
     return _jpeg(np.clip(lit, 0, 255).astype(np.uint8), int(rng.integers(50, 85)))
+
+
+def camera_capture(frame: ImageArray, rng: np.random.Generator) -> ImageArray:
+    """One frame as the cabinet camera records it: optics blur and sensor noise.
+
+    Applied to every frame of a sequence, genuine or attack, so that no frame
+    is sharper than the others just because it was not resampled.
+    """
+    blurred = cv2.GaussianBlur(frame, (0, 0), float(rng.uniform(0.5, 0.9))).astype(np.float32)
+    noisy = blurred + rng.normal(0.0, float(rng.uniform(1.0, 3.0)), frame.shape).astype(np.float32)
+    return np.clip(noisy, 0, 255).astype(np.uint8)

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from biometrics.attacks.depth_maps import genuine_depth, screen_depth, sheet_depth
 from biometrics.attacks.head_turn import genuine_head_turn, planar_turn
-from biometrics.attacks.presentation import printed_photo, screen_replay
+from biometrics.attacks.presentation import camera_capture, printed_photo, screen_replay
 from biometrics.attacks.sources import SourceFace
 from biometrics.engine import DetectedFace, FaceEngine
 from biometrics.liveness.depth import check_depth
@@ -74,12 +74,13 @@ def build_presentations(
     size = source.frame.shape[:2]
     kps = source.face.kps
     yaws = _turn_angles(rng, turn_frames, float(rng.uniform(12, 20)))
+    turn = genuine_head_turn(source.frame, kps, yaws)
     yield Presentation(
         source.name,
         GENUINE,
         source.frame,
         genuine_depth((size[0], size[1]), kps, rng),
-        tuple(genuine_head_turn(source.frame, kps, yaws)),
+        tuple(camera_capture(frame, rng) for frame in turn),
     )
     for kind in attack_types:
         if kind == "screen_replay":
@@ -93,7 +94,8 @@ def build_presentations(
         attack_yaws = _turn_angles(rng, turn_frames, float(rng.uniform(12, 35)))
         pitches = _turn_angles(rng, turn_frames, float(rng.uniform(0, 15)))
         frames = planar_turn(image, kps, attack_yaws, pitches_deg=pitches)
-        yield Presentation(source.name, kind, image, depth, tuple(frames))
+        captured = tuple(camera_capture(frame, rng) for frame in frames)
+        yield Presentation(source.name, kind, image, depth, captured)
 
 
 def _main_face(engine: FaceEngine, image: ImageArray, near: DetectedFace) -> DetectedFace | None:

@@ -84,7 +84,8 @@ def test_losing_the_face_breaks_the_track(engine: FaceEngine, portrait: np.ndarr
     [
         [np.zeros((106, 2))],
         [np.zeros((106, 2)), np.zeros((68, 2))],
-        [np.zeros((4, 2)), np.zeros((4, 2))],
+        [np.zeros((5, 2)), np.zeros((5, 2))],
+        [np.zeros((106, 2)), np.zeros((106, 2))],
     ],
 )
 def test_malformed_tracks_are_refused(frames: list[np.ndarray]) -> None:

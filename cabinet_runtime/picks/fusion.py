@@ -21,8 +21,9 @@ from cabinet_runtime.picks.solver import Changes, ShelfHypothesis
 VISION_PENALTY = 6.0
 """Log-score cost of each unit a proposal differs from a clear camera reading."""
 PER_SHELF = 6
-VISION_ONLY_CONFIDENCE = 0.5
-"""A shelf known from the camera alone is never trusted without review."""
+DOUBT_CONFIDENCE = 0.5
+"""Ceiling for a shelf read by the camera alone, or where camera and scale
+disagree: such a reading always goes to review."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,26 +55,35 @@ def _mismatch(changes: Changes, vision: Counter[str]) -> int:
     return sum(abs(n) for n in diff.values())
 
 
-def _shelf_candidates(
-    ev: ShelfEvidence, vision_score: float | None
-) -> tuple[list[tuple[Changes, float]], list[str]]:
-    reasons: list[str] = []
+@dataclass(frozen=True, slots=True)
+class _ShelfOptions:
+    candidates: list[tuple[Changes, float]]
+    reasons: list[str]
+    trusted: bool
+    """False when the shelf cannot be judged without a person (no scale)."""
+
+
+def _shelf_options(ev: ShelfEvidence, vision_score: float | None) -> _ShelfOptions:
     if not ev.hypotheses:
         if ev.vision is None:
-            reasons.append(f"shelf {ev.shelf_id}: neither scale nor camera usable")
-            return [((), 0.0)], reasons
-        reasons.append(f"shelf {ev.shelf_id}: scale unusable, camera only")
-        return [(as_changes(ev.vision), 0.0)], reasons
+            why = f"shelf {ev.shelf_id}: neither scale nor camera usable"
+            return _ShelfOptions([((), 0.0)], [why], trusted=False)
+        why = f"shelf {ev.shelf_id}: scale unusable, camera only"
+        return _ShelfOptions([(as_changes(ev.vision), 0.0)], [why], trusted=False)
     cands = [(h.changes, h.log_score) for h in ev.hypotheses[:PER_SHELF]]
-    if ev.vision is not None:
-        seen = as_changes(ev.vision)
-        if vision_score is not None and all(c != seen for c, _ in cands):
-            cands.append((seen, vision_score))
-        weight = VISION_PENALTY * ev.vision_confidence
-        cands = [(c, s - weight * _mismatch(c, ev.vision)) for c, s in cands]
-    else:
-        reasons.append(f"shelf {ev.shelf_id}: no camera frames, weight only")
-    return cands, reasons
+    if ev.vision is None:
+        why = f"shelf {ev.shelf_id}: no camera frames, weight only"
+        return _ShelfOptions(cands, [why], trusted=True)
+    seen = as_changes(ev.vision)
+    if vision_score is not None and all(c != seen for c, _ in cands):
+        cands.append((seen, vision_score))
+    weight = VISION_PENALTY * ev.vision_confidence
+    cands = [(c, s - weight * _mismatch(c, ev.vision)) for c, s in cands]
+    return _ShelfOptions(cands, [], trusted=True)
+
+
+def _skus(changes: Changes) -> set[str]:
+    return {sku for sku, _ in changes}
 
 
 def fuse(
@@ -81,16 +91,12 @@ def fuse(
 ) -> FusedBasket:
     """``vision_scores[shelf]`` is the weight model's score of the camera's
     proposal (None when the proposal is impossible for the weight model)."""
-    per_shelf: list[list[tuple[Changes, float]]] = []
-    reasons: list[str] = []
-    for ev in evidence:
-        cands, why = _shelf_candidates(ev, vision_scores.get(ev.shelf_id))
-        per_shelf.append(cands)
-        reasons.extend(why)
+    options = [_shelf_options(ev, vision_scores.get(ev.shelf_id)) for ev in evidence]
+    reasons = [why for opt in options for why in opt.reasons]
     totals: dict[tuple[tuple[str, int], ...], float] = defaultdict(float)
     best_log = -math.inf
     scored: list[tuple[float, dict[str, int], tuple[Changes, ...]]] = []
-    for combo in itertools.product(*per_shelf):
+    for combo in itertools.product(*(opt.candidates for opt in options)):
         basket: Counter[str] = Counter()
         for changes, _ in combo:
             for sku, n in changes:
@@ -117,11 +123,17 @@ def fuse(
             line_mass[sku][outcome.get(sku, 0)] += p
     confidence = totals[top_key] / norm
     line_conf = {sku: line_mass[sku][qty] for sku, qty in top_basket.items()}
-    if any("camera only" in r or "neither" in r for r in reasons):
-        confidence = min(confidence, VISION_ONLY_CONFIDENCE)
-    for ev, changes in zip(evidence, top_changes, strict=True):
-        if ev.vision is not None and ev.hypotheses and as_changes(ev.vision) != changes:
+    doubtful: set[str] = set()
+    for ev, opt, changes in zip(evidence, options, top_changes, strict=True):
+        if not opt.trusted:
+            doubtful |= _skus(changes)
+        elif ev.vision is not None and as_changes(ev.vision) != changes:
             reasons.append(f"shelf {ev.shelf_id}: camera disagrees with the chosen reading")
-            confidence = min(confidence, VISION_ONLY_CONFIDENCE)
+            doubtful |= _skus(changes) | _skus(as_changes(ev.vision))
+        else:
+            continue
+        confidence = min(confidence, DOUBT_CONFIDENCE)
+    for sku in doubtful & set(line_conf):
+        line_conf[sku] = min(line_conf[sku], DOUBT_CONFIDENCE)
     shelf_changes = {ev.shelf_id: c for ev, c in zip(evidence, top_changes, strict=True)}
     return FusedBasket(top_basket, confidence, line_conf, shelf_changes, reasons)

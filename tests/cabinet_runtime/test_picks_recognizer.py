@@ -178,6 +178,7 @@ def test_scale_dropped_at_close_means_camera_only_and_review(recognizer: PickRec
     assert result.basket == {"CHIPS": 1}
     assert result.review
     assert any("camera only" in r for r in result.reasons)
+    assert result.lines[0].confidence <= 0.5, "the line itself is doubtful, not only the basket"
 
 
 def test_camera_dropped_with_equal_weights_goes_to_review(recognizer: PickRecognizer) -> None:
@@ -201,7 +202,8 @@ def test_no_door_opening_means_no_reading(recognizer: PickRecognizer) -> None:
 def test_camera_disagreeing_with_weight_is_reviewed() -> None:
     hyps = [ShelfHypothesis((("CHIPS", -1),), -2.0, 0.5), ShelfHypothesis((), -40.0, 95.0)]
     fused = fuse([ShelfEvidence("s2", hyps, Counter({"BAR": -1}))], {"s2": -300.0})
-    assert fused.confidence <= 0.5
+    assert fused.basket == {"CHIPS": 1}
+    assert fused.confidence <= 0.5 and fused.line_confidence["CHIPS"] <= 0.5
     assert any("disagrees" in r for r in fused.reasons)
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import random
 import secrets
+import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,9 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from payments.db import utcnow, write_transaction
 from payments.errors import InvalidRequestError, NotFoundError
 from payments.webhook_models import (
     WebhookAttempt,
@@ -150,21 +152,59 @@ def publish_event(
     return deliveries
 
 
-def _send(
-    client: httpx.Client, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime
-) -> tuple[int | None, str | None]:
+@dataclass(frozen=True)
+class _Job:
+    """What one attempt needs, read inside a transaction and sent outside it."""
+
+    delivery_id: str
+    event_id: str
+    url: str
+    secret: str
+    payload: bytes
+    endpoint_active: bool
+
+
+def _claim_due(session: Session, now: datetime, limit: int) -> list[_Job]:
+    """Due deliveries, locked with SKIP LOCKED on PostgreSQL so workers share the queue."""
+    due = session.scalars(
+        select(WebhookDelivery)
+        .where(
+            WebhookDelivery.status == DeliveryStatus.PENDING.value,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    jobs = []
+    for delivery in due:
+        endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
+        jobs.append(
+            _Job(
+                delivery.id,
+                delivery.event_id,
+                endpoint.url,
+                endpoint.secret,
+                delivery.payload,
+                endpoint.active,
+            )
+        )
+    return jobs
+
+
+def _send(client: httpx.Client, job: _Job, now: datetime) -> tuple[int | None, str | None]:
+    if not job.endpoint_active:
+        return None, "endpoint disabled"
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: signature_header(
-            [endpoint.secret], int(now.timestamp()), delivery.payload
-        ),
-        EVENT_ID_HEADER: delivery.event_id,
-        DELIVERY_ID_HEADER: delivery.id,
+        SIGNATURE_HEADER: signature_header([job.secret], int(now.timestamp()), job.payload),
+        EVENT_ID_HEADER: job.event_id,
+        DELIVERY_ID_HEADER: job.delivery_id,
     }
     try:
         # Only the status matters; streaming means a receiver's large body is never read.
-        with client.stream("POST", endpoint.url, content=delivery.payload, headers=headers) as r:
-            status = r.status_code
+        with client.stream("POST", job.url, content=job.payload, headers=headers) as response:
+            status = response.status_code
     except httpx.HTTPError as exc:
         return None, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
     if 200 <= status < 300:
@@ -182,6 +222,45 @@ def _dead_letter(session: Session, delivery: WebhookDelivery, now: datetime, rea
         letter.dead_at, letter.reason, letter.redelivered_at = now, reason, None
 
 
+def _record(
+    session: Session,
+    job: _Job,
+    result: tuple[int | None, str | None],
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+    report: DeliveryReport,
+) -> None:
+    delivery = session.get_one(WebhookDelivery, job.delivery_id, with_for_update=True)
+    if not job.endpoint_active:
+        _dead_letter(session, delivery, now, "endpoint disabled")
+        report.dead_lettered.append(delivery.id)
+        return
+    status_code, error = result
+    delivery.attempt_count += 1
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id, attempted_at=now, status_code=status_code, error=error
+        )
+    )
+    if error is None:
+        delivery.status = DeliveryStatus.DELIVERED.value
+        delivery.delivered_at, delivery.next_attempt_at, delivery.last_error = now, None, None
+        report.delivered.append(delivery.id)
+        return
+    delivery.last_error = error
+    if now >= delivery.deadline_at:
+        reason = f"gave up after {delivery.attempt_count} attempts: {error}"
+        _dead_letter(session, delivery, now, reason)
+        report.dead_lettered.append(delivery.id)
+        return
+    # The last retry lands exactly on the deadline rather than being skipped.
+    delivery.next_attempt_at = min(
+        now + policy.delay(delivery.attempt_count, rng), delivery.deadline_at
+    )
+    report.retrying.append(delivery.id)
+
+
 def deliver_due(
     session: Session,
     client: httpx.Client,
@@ -191,56 +270,49 @@ def deliver_due(
     limit: int = 50,
     rng: random.Random | None = None,
 ) -> DeliveryReport:
-    """Attempt every pending delivery due at `now` (at most `limit`). The caller commits.
-
-    Rows are locked with SKIP LOCKED on PostgreSQL so several workers can share the
-    queue; keep `limit` small since the locks are held while the HTTP calls run.
-    """
-    policy = policy or RetryPolicy()
-    rng = rng or random.Random()
-    due = session.scalars(
-        select(WebhookDelivery)
-        .where(
-            WebhookDelivery.status == DeliveryStatus.PENDING.value,
-            WebhookDelivery.next_attempt_at <= now,
-        )
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    """Attempt every pending delivery due at `now` (at most `limit`) within the caller's
+    transaction; the caller commits. Row locks are held during the HTTP calls, so a
+    long-running process should use run_delivery_worker, which holds none."""
+    policy, rng = policy or RetryPolicy(), rng or random.Random()
     report = DeliveryReport([], [], [])
-    for delivery in due:
-        endpoint = session.get_one(WebhookEndpoint, delivery.endpoint_id)
-        if not endpoint.active:
-            _dead_letter(session, delivery, now, "endpoint disabled")
-            report.dead_lettered.append(delivery.id)
-            continue
-        status_code, error = _send(client, endpoint, delivery, now)
-        delivery.attempt_count += 1
-        session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id, attempted_at=now, status_code=status_code, error=error
-            )
-        )
-        if error is None:
-            delivery.status = DeliveryStatus.DELIVERED.value
-            delivery.delivered_at, delivery.next_attempt_at, delivery.last_error = now, None, None
-            report.delivered.append(delivery.id)
-            continue
-        delivery.last_error = error
-        if now >= delivery.deadline_at:
-            _dead_letter(
-                session, delivery, now, f"gave up after {delivery.attempt_count} attempts: {error}"
-            )
-            report.dead_lettered.append(delivery.id)
-            continue
-        # The last retry lands exactly on the deadline rather than being skipped.
-        delivery.next_attempt_at = min(
-            now + policy.delay(delivery.attempt_count, rng), delivery.deadline_at
-        )
-        report.retrying.append(delivery.id)
+    for job in _claim_due(session, now, limit):
+        _record(session, job, _send(client, job, now), now, policy, rng, report)
     session.flush()
     return report
+
+
+def run_delivery_worker(
+    engine: Engine,
+    client: httpx.Client,
+    stop: threading.Event,
+    *,
+    poll_seconds: float = 5.0,
+    lease: timedelta = timedelta(minutes=5),
+    clock: Callable[[], datetime] = utcnow,
+    policy: RetryPolicy | None = None,
+    limit: int = 20,
+) -> None:
+    """Deliver due webhooks until `stop` is set, never holding a write lock during HTTP.
+
+    Each batch is claimed (its next attempt pushed out by `lease`) in one short
+    transaction, sent, and recorded in another. If the worker dies in between, the
+    lease expires and the batch is sent again: delivery is at least once, and
+    receivers deduplicate by event id."""
+    policy, rng = policy or RetryPolicy(), random.Random()
+    while not stop.is_set():
+        now = clock()
+        with write_transaction(engine) as session:
+            jobs = _claim_due(session, now, limit)
+            for job in jobs:
+                session.get_one(WebhookDelivery, job.delivery_id).next_attempt_at = now + lease
+        if not jobs:
+            stop.wait(poll_seconds)
+            continue
+        results = [(job, _send(client, job, now)) for job in jobs]
+        report = DeliveryReport([], [], [])
+        with write_transaction(engine) as session:
+            for job, result in results:
+                _record(session, job, result, now, policy, rng, report)
 
 
 def redeliver(

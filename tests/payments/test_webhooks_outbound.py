@@ -31,6 +31,7 @@ from payments.webhooks_outbound import (
     publish_event,
     redeliver,
     register_endpoint,
+    run_delivery_worker,
 )
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -227,3 +228,53 @@ def test_bad_input_is_rejected_and_changes_nothing(sqlite_engine: Engine) -> Non
         with pytest.raises(NotFoundError):
             redeliver(session, "wd_missing", T0)
         assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+
+
+def test_worker_delivers_until_stopped(
+    sqlite_engine: Engine, receiver: Receiver, client: httpx.Client
+) -> None:
+    delivery_id = _publish(sqlite_engine, receiver.url, datetime.now(UTC))
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_delivery_worker,
+        args=(sqlite_engine, client, stop),
+        kwargs={"poll_seconds": 0.05},
+    )
+    worker.start()
+    try:
+        for _ in range(200):
+            if _delivery(sqlite_engine, delivery_id).status == DeliveryStatus.DELIVERED:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert _delivery(sqlite_engine, delivery_id).status == DeliveryStatus.DELIVERED
+    assert len(receiver.received) == 1
+
+
+class _WorkerDied(BaseException):
+    pass
+
+
+class _DieWhileSending(httpx.BaseTransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise _WorkerDied
+
+
+def test_worker_that_dies_mid_batch_resends_after_its_lease(
+    sqlite_engine: Engine, receiver: Receiver, client: httpx.Client
+) -> None:
+    delivery_id = _publish(sqlite_engine, receiver.url)
+    lease = timedelta(minutes=5)
+    with httpx.Client(transport=_DieWhileSending()) as dying, pytest.raises(_WorkerDied):
+        run_delivery_worker(sqlite_engine, dying, threading.Event(), lease=lease, clock=lambda: T0)
+    claimed = _delivery(sqlite_engine, delivery_id)
+    assert (claimed.status, claimed.attempt_count, claimed.next_attempt_at) == (
+        "pending",
+        0,
+        T0 + lease,
+    )
+    assert _deliver(sqlite_engine, client, T0 + lease - timedelta(seconds=1)).delivered == []
+    assert _deliver(sqlite_engine, client, T0 + lease).delivered == [delivery_id]

@@ -68,7 +68,7 @@ def _shelf_options(ev: ShelfEvidence, vision_score: float | None) -> _ShelfOptio
         if ev.vision is None:
             why = f"shelf {ev.shelf_id}: neither scale nor camera usable"
             return _ShelfOptions([((), 0.0)], [why], trusted=False)
-        why = f"shelf {ev.shelf_id}: scale unusable, camera only"
+        why = f"shelf {ev.shelf_id}: no weight reading explains the shelf, camera only"
         return _ShelfOptions([(as_changes(ev.vision), 0.0)], [why], trusted=False)
     cands = [(h.changes, h.log_score) for h in ev.hypotheses[:PER_SHELF]]
     if ev.vision is None:

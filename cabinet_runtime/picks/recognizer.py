@@ -18,7 +18,7 @@ from cabinet_runtime.picks.appearance import appearance_catalog
 from cabinet_runtime.picks.fusion import FusedBasket, ShelfEvidence, as_changes, fuse
 from cabinet_runtime.picks.planogram import Planogram, ShelfPlan
 from cabinet_runtime.picks.recording import SessionRecording, ShelfRecording, decode_frame
-from cabinet_runtime.picks.solver import Changes, ShelfProblem, score, solve
+from cabinet_runtime.picks.solver import Changes, ShelfHypothesis, ShelfProblem, score, solve
 from cabinet_runtime.picks.vision import ShelfView, ShelfVision, shelf_change
 from cabinet_runtime.picks.weighing import ShelfWeighing, weigh_shelf
 
@@ -68,9 +68,10 @@ class PickRecognizer:
         review_below: float = REVIEW_BELOW,
     ) -> None:
         self.planogram = planogram
-        catalog = appearances or appearance_catalog(planogram.products, image_dir)
-        self._vision = ShelfVision(catalog)
         self._products = {p.sku: p for p in planogram.products}
+        catalog = appearances or appearance_catalog(planogram.products, image_dir)
+        # the camera can only name what the planogram can price and weigh
+        self._vision = ShelfVision({k: v for k, v in catalog.items() if k in self._products})
         self._review_below = review_below
 
     def _problem(self, plan: ShelfPlan, weighing: ShelfWeighing) -> ShelfProblem:
@@ -107,34 +108,24 @@ class PickRecognizer:
         views: dict[str, ShelfView] = {}
         for plan in self.planogram.shelves:
             rec = recording.shelves.get(plan.id, ShelfRecording(plan.id))
-            layout = ShelfLayout(tuple(lane.id for lane in plan.lanes))
             weighing = None
             if recording.opened_at is not None:
                 times, grams = rec.times_grams()
                 weighing = weigh_shelf(times, grams, recording.opened_at, recording.closed_at)
-            usable = weighing is not None and weighing.usable
-            read = self._views(rec, layout)
+            read = self._views(rec, ShelfLayout(tuple(lane.id for lane in plan.lanes)))
             change = None if read is None else shelf_change(*read)
             if read is not None:
                 views[plan.id] = read[1]
-            hypotheses = []
-            if weighing is not None and usable:
+            hypotheses: list[ShelfHypothesis] = []
+            if weighing is not None and weighing.usable:
                 problem = self._problem(plan, weighing)
                 hypotheses = solve(problem, self._products)
-                if change is not None and all(sku in self._products for sku in change):
+                if change is not None:
                     vision_scores[plan.id] = score(as_changes(change), problem, self._products)
             vconf = 1.0 if read is None else min(read[0].confidence, read[1].confidence)
             evidence.append(ShelfEvidence(plan.id, hypotheses, change, vconf))
-            reports.append(
-                ShelfReport(
-                    plan.id,
-                    float(weighing.delta_g) if weighing is not None and usable else None,
-                    [(e.t, e.delta_g) for e in weighing.events] if weighing else [],
-                    read is not None,
-                )
-            )
-        fused = fuse(evidence, vision_scores)
-        return self._result(fused, views, reports)
+            reports.append(_report(plan.id, weighing, read is not None))
+        return self._result(fuse(evidence, vision_scores), views, reports)
 
     def _result(
         self, fused: FusedBasket, views: Mapping[str, ShelfView], reports: list[ShelfReport]
@@ -157,6 +148,16 @@ class PickRecognizer:
             stock=stock,
             shelves=reports,
         )
+
+
+def _report(shelf_id: str, weighing: ShelfWeighing | None, camera: bool) -> ShelfReport:
+    usable = weighing is not None and weighing.usable
+    return ShelfReport(
+        shelf_id,
+        float(weighing.delta_g) if weighing is not None and usable else None,
+        [(e.t, e.delta_g) for e in weighing.events] if weighing is not None else [],
+        camera,
+    )
 
 
 def _lane_stock(plan: ShelfPlan, changes: Changes, view: ShelfView | None) -> LaneStock:

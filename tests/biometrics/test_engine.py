@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
-from biometrics.engine import EMBEDDING_DIM, FaceEngine, run_in_thread
-from biometrics.errors import ImageError
+from biometrics.engine import EMBEDDING_DIM, DetectedFace, FaceEngine, run_in_thread
+from biometrics.errors import ImageError, ModelPackError
+from biometrics.model_pack import inspect_pack
 
 if TYPE_CHECKING:
     from tests.biometrics.conftest import PhotoFaces
@@ -100,3 +102,38 @@ async def test_async_calls_leave_the_loop_free(engine: FaceEngine, tom_hanks: Ph
     np.testing.assert_allclose(emb, tom_hanks.embeddings, atol=1e-4)
     assert ticks > 0
     assert await run_in_thread(sum, [1, 2]) == 3
+
+
+def test_threads_share_one_engine_safely(engine: FaceEngine, t1_faces: PhotoFaces) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(_: int) -> np.ndarray:
+        faces = sorted(engine.detect(t1_faces.image), key=lambda f: f.bbox[0])
+        return engine.embed(t1_faces.image, faces)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(4)))
+    for result in results:
+        np.testing.assert_allclose(result, t1_faces.embeddings, atol=1e-4)
+
+
+def test_corrupt_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    for name in ("scrfd_500m_bnkps.onnx", "w600k_mbf.onnx"):
+        # starts like an ONNX protobuf, then garbage: passes the cheap header check
+        (tmp_path / name).write_bytes(b"\x08\x07" + bytes(range(256)) * 4)
+    broken = FaceEngine(inspect_pack(tmp_path))
+    with pytest.raises(ModelPackError, match="cannot load detector"):
+        broken.detect(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_pack_without_landmark_model_says_so(tmp_path: Path) -> None:
+    from biometrics.model_pack import default_pack_dir
+
+    for name in ("scrfd_500m_bnkps.onnx", "w600k_mbf.onnx"):
+        (tmp_path / name).symlink_to(default_pack_dir() / name)
+    partial = FaceEngine.load(inspect_pack(tmp_path))
+    assert not partial.has_landmarks106
+    image = np.zeros((64, 64, 3), np.uint8)
+    face = DetectedFace((0, 0, 10, 10), 0.9, np.zeros((5, 2), np.float32))
+    with pytest.raises(ModelPackError, match="no 106-point landmark model"):
+        partial.landmarks106(image, face)

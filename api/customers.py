@@ -214,18 +214,6 @@ class SessionOut(msgspec.Struct):
     expires_at: datetime
 
 
-class ProfileOut(msgspec.Struct):
-    id: str
-    status: str
-    display_name: str | None
-    phone: str | None
-    phone_verified: bool
-    biometric_consent: str | None
-    face_enrolled: bool
-    sites: list[str]
-    payment_methods: list[str]
-
-
 class NoticeOut(msgspec.Struct):
     id: str
     kind: str
@@ -264,16 +252,6 @@ class CardLinkOut(msgspec.Struct):
     redirect_url: str
 
 
-class CardOut(msgspec.Struct):
-    id: str
-    processor: str
-    brand: str
-    last4: str
-    exp_month: int
-    exp_year: int
-    is_default: bool
-
-
 class SitesIn(msgspec.Struct, forbid_unknown_fields=True):
     site_ids: list[Id]
 
@@ -287,32 +265,6 @@ class QrOut(msgspec.Struct):
 class DeletionOut(msgspec.Struct):
     certificate: str
     signature: str
-
-
-def profile_out(profile: service.CustomerProfile) -> ProfileOut:
-    return ProfileOut(
-        id=profile.id,
-        status=profile.status,
-        display_name=profile.display_name,
-        phone=profile.phone_masked,
-        phone_verified=profile.phone_verified,
-        biometric_consent=profile.biometric_consent,
-        face_enrolled=profile.face_enrolled,
-        sites=list(profile.sites),
-        payment_methods=list(profile.payment_methods),
-    )
-
-
-def card_out(view: payment_methods.PaymentMethodView) -> CardOut:
-    return CardOut(
-        view.id,
-        view.processor,
-        view.brand,
-        view.last4,
-        view.exp_month,
-        view.exp_year,
-        view.is_default,
-    )
 
 
 # -- endpoints ---------------------------------------------------------------------------
@@ -378,11 +330,8 @@ class CustomerController(Controller):
         return await to_thread.run_sync(read)
 
     @get("/me")
-    async def me(self, state: State, customer_id: str) -> ProfileOut:
-        profile = await to_thread.run_sync(
-            service.customer_profile, platform_of(state), customer_id
-        )
-        return profile_out(profile)
+    async def me(self, state: State, customer_id: str) -> service.CustomerProfile:
+        return await to_thread.run_sync(service.customer_profile, platform_of(state), customer_id)
 
     @post("/me/consents", status_code=201)
     async def decide_consent(self, state: State, customer_id: str, data: ConsentIn) -> ConsentOut:
@@ -431,7 +380,9 @@ class CustomerController(Controller):
         return CardLinkOut(start.link_id, start.redirect_url)
 
     @post("/me/cards/{link_id:str}/complete", status_code=200)
-    async def complete_card_link(self, state: State, customer_id: str, link_id: str) -> CardOut:
+    async def complete_card_link(
+        self, state: State, customer_id: str, link_id: str
+    ) -> payment_methods.PaymentMethodView:
         """After the network sent the customer back: fetch and keep the token."""
         platform = platform_of(state)
 
@@ -443,34 +394,33 @@ class CustomerController(Controller):
                 platform, processor_of(platform, name), customer_id, link_id
             )
 
-        return card_out(await to_thread.run_sync(complete))
+        return await to_thread.run_sync(complete)
 
     @get("/me/cards")
-    async def list_cards(self, state: State, customer_id: str) -> list[CardOut]:
-        views = await to_thread.run_sync(
+    async def list_cards(
+        self, state: State, customer_id: str
+    ) -> list[payment_methods.PaymentMethodView]:
+        return await to_thread.run_sync(
             payment_methods.list_payment_methods, platform_of(state), customer_id
         )
-        return [card_out(v) for v in views]
 
     @put("/me/cards/{method_id:str}/default", status_code=200)
     async def set_default_card(
         self, state: State, customer_id: str, method_id: str
-    ) -> list[CardOut]:
+    ) -> list[payment_methods.PaymentMethodView]:
         platform = platform_of(state)
         await to_thread.run_sync(
             payment_methods.set_default_payment_method, platform, customer_id, method_id
         )
-        views = await to_thread.run_sync(
-            payment_methods.list_payment_methods, platform, customer_id
-        )
-        return [card_out(v) for v in views]
+        return await to_thread.run_sync(payment_methods.list_payment_methods, platform, customer_id)
 
     @post("/me/sites", status_code=200)
-    async def join_sites(self, state: State, customer_id: str, data: SitesIn) -> ProfileOut:
+    async def join_sites(
+        self, state: State, customer_id: str, data: SitesIn
+    ) -> service.CustomerProfile:
         platform = platform_of(state)
         await to_thread.run_sync(service.join_sites, platform, customer_id, data.site_ids)
-        profile = await to_thread.run_sync(service.customer_profile, platform, customer_id)
-        return profile_out(profile)
+        return await to_thread.run_sync(service.customer_profile, platform, customer_id)
 
     @post("/me/qr-tokens", status_code=201)
     async def new_qr_token(self, state: State, customer_id: str) -> QrOut:

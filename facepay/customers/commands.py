@@ -7,9 +7,10 @@ import argparse
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from biometrics.engine import FaceEngine
 from biometrics.images import DEFAULT_LIMITS
@@ -103,7 +104,7 @@ def _join(args: argparse.Namespace, platform: Platform) -> int:
 def _list(args: argparse.Namespace, platform: Platform) -> int:
     profiles = service.list_customers(platform, include_deleted=args.all)
     if args.json:
-        print(json.dumps([asdict(p) for p in profiles], indent=2))
+        print(json.dumps(msgspec.to_builtins(profiles), indent=2))
         return 0
     for p in profiles:
         face = "face" if p.face_enrolled else "no face"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,8 +37,9 @@ class CardLinkStart:
     processor: str
 
 
-@dataclass(frozen=True)
-class PaymentMethodView:
+class PaymentMethodView(msgspec.Struct, frozen=True):
+    """A linked card as the customer sees it; also the API payload."""
+
     id: str
     processor: str
     brand: str

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+import msgspec
 from sqlalchemy import CursorResult, Result, delete, select, update
 from sqlalchemy.orm import Session
 
@@ -52,8 +53,9 @@ class CustomerCreated:
     phone_e164: str
 
 
-@dataclass(frozen=True)
-class CustomerProfile:
+class CustomerProfile(msgspec.Struct, frozen=True):
+    """What the customer (and an operator) may see about the account; also the API payload."""
+
     id: str
     status: str
     display_name: str | None
@@ -61,9 +63,9 @@ class CustomerProfile:
     phone_verified: bool
     biometric_consent: str | None
     face_enrolled: bool
-    face_model_packs: tuple[str, ...]
-    sites: tuple[str, ...]
-    payment_methods: tuple[str, ...] = field(default=())  # "visa ****4242 (default)"
+    face_model_packs: list[str]
+    sites: list[str]
+    payment_methods: list[str]  # "visa ****4242 (default)"
 
 
 @dataclass(frozen=True)
@@ -319,11 +321,11 @@ def _profile(session: Session, customer: Customer) -> CustomerProfile:
         phone_verified=bool(link and link.verified_at),
         biometric_consent=consent.decision.value if consent.decision else None,
         face_enrolled=bool(packs),
-        face_model_packs=packs,
-        sites=sites,
-        payment_methods=tuple(
+        face_model_packs=list(packs),
+        sites=list(sites),
+        payment_methods=[
             f"{c.brand} ****{c.last4}"
             + (" (default)" if c.id == customer.default_payment_method_id else "")
             for c in cards
-        ),
+        ],
     )

@@ -83,7 +83,7 @@ def test_link_through_the_hosted_page(
         assert session.scalar(
             select(AuditEntry).where(AuditEntry.action == "payment_method.linked")
         )
-    assert customer_profile(platform, customer_id).payment_methods == ("visa ****4242 (default)",)
+    assert customer_profile(platform, customer_id).payment_methods == ["visa ****4242 (default)"]
 
 
 def test_default_card_and_bad_requests(platform: Platform, processor: SandboxProcessor) -> None:

@@ -26,6 +26,7 @@ NAMING_CONVENTION = {
 # Every module that defines payments tables; imported so the metadata is complete.
 MODEL_MODULES: tuple[str, ...] = (
     "payments.ledger.models",
+    "payments.ledger.append_only",
     "payments.idempotency",
     "payments.methods",
     "payments.authorizations.models",

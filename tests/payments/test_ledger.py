@@ -187,3 +187,18 @@ def test_concurrent_resolution_happens_once(engine: Engine) -> None:
         t.join()
     assert sorted(results) == ["ok", "rejected", "rejected", "rejected"]
     assert verify_ledger(engine).ok
+
+
+def test_database_refuses_to_edit_or_delete_entries(engine: Engine) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    card, clearing = _accounts(engine)
+    with write_transaction(engine) as s:
+        Ledger(s).transfer("t1", card, clearing, Money(500, "USD"))
+    for statement in (
+        "UPDATE payments_ledger_transfers SET amount = 1 WHERE id = 't1'",
+        "DELETE FROM payments_ledger_transfers WHERE id = 't1'",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    assert verify_ledger(engine).ok

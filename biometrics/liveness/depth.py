@@ -137,7 +137,7 @@ def check_depth(
         isotropy=isotropy,
         nose_prominence_mm=prominence,
         nose_sharpness=sharpness,
-        roughness_mm=roughness,
+        roughness_mm=min(roughness, 1e6),  # inf when too few pixels; keep JSON finite
     )
     reasons = []
     if median < config.min_median_relief_mm:

@@ -12,6 +12,7 @@ from biometrics.liveness.depth import (
     DEPTH_MISSING,
     DEPTH_NOT_FACE_SHAPED,
     DEPTH_ROUGH,
+    DEPTH_TOO_DEEP,
     check_depth,
 )
 
@@ -122,3 +123,15 @@ def test_relief_model_is_placed_at_the_landmarks(face: DetectedFace) -> None:
     iod = pixels_per_iod(face.kps)
     cheek = depth[nose_y, int(nose_x + 0.6 * iod)]
     assert depth[nose_y, nose_x] < cheek - 15
+
+
+def test_a_hole_in_the_face_is_too_deep(face: DetectedFace) -> None:
+    # a cut-out mask: the background shows through where the cheek should be
+    depth = genuine_depth(SIZE, face.kps, np.random.default_rng(5), distance_mm=500)
+    iod = pixels_per_iod(face.kps)
+    x, y = (face.kps[2] + np.array([0.6 * iod, 0])).astype(int)
+    r = int(0.2 * iod)
+    depth[y - r : y + r, x - r : x + r] = 1800
+    result = check_depth(depth, face)
+    assert result.passed is False
+    assert DEPTH_TOO_DEEP in result.reasons

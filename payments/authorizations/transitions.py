@@ -150,9 +150,10 @@ def apply_outcome(
         if outcome.approved:
             auth.captured = op.amount
             auth.status = AuthStatus.CAPTURED.value
-            postings.capture(auth, op.id, op.amount)
             if auth.purpose == Purpose.DEBT_RETRY.value:
+                # the debt row before the ledger accounts: the lock order staff settlement uses
                 mark_repaid(session, auth.reference, auth.id)
+            postings.capture(auth, op.id, op.amount)
             return None
         auth.decline_code = outcome.decline_code.value if outcome.decline_code else None
         if not op.goods_taken:

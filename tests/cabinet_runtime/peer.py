@@ -50,6 +50,7 @@ class PeerBehaviour:
     clock_offset_s: float = 0.0  # the server's clock minus the real one
     ack_delay_s: float = 0.0  # keeps messages in flight (sent, not yet acknowledged)
     drop_connections_before_auth: int = 0  # close the first N connections at once
+    refuse: bool = False  # close every new connection at once (the server is "down")
     drop_after_messages: int | None = None  # close a connection after N messages
     # what the server answers to a message (an identify_result and an unlock, say)
     on_message: Callable[[p.CabinetMessage], Sequence[p.Message]] | None = None
@@ -169,7 +170,7 @@ class ProtocolPeer:
         self.connection_times.append(time.monotonic())
         number = len(self.connection_times)
         self._changed.set()
-        if number <= self.behaviour.drop_connections_before_auth:
+        if number <= self.behaviour.drop_connections_before_auth or self.behaviour.refuse:
             ws.transport.abort()
             return
         try:

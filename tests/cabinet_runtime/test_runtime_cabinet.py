@@ -221,8 +221,7 @@ async def test_link_lost_mid_session_the_session_completes_and_is_delivered_late
     await cabinet.show_qr()
     await cabinet.wait_state(SessionState.UNLOCKED)
     await cabinet.hide_qr()
-    port = int(peer.ws_url.rsplit(":", 1)[1].split("/")[0])
-    await peer.stop_websocket()
+    peer.behaviour.refuse = True  # the server goes away; reconnects are turned down
     await peer.drop()
     assert await cabinet.do(world.door.open)
     await asyncio.sleep(0.3)
@@ -239,7 +238,7 @@ async def test_link_lost_mid_session_the_session_completes_and_is_delivered_late
     assert cabinet.runtime.machine.state is SessionState.IDLE
     queued = [p.decode_from_cabinet(e.payload) for e in cabinet.runtime.outbox.due(1e18)]
     assert not [m for m in queued if isinstance(m, p.Identify)]
-    await peer.start(port=port)
+    peer.behaviour.refuse = False
     await peer.wait_for(lambda: bool(peer.messages_of(p.SessionClosed)), timeout_s=20)
     [closed] = peer.messages_of(p.SessionClosed)
     assert {line.sku: line.qty for line in closed.lines} == {"bar": 1}

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from payments.authorizations.postings import Postings
 from payments.db import PaymentsBase, UTCDateTime, utcnow, write_transaction
-from payments.errors import InvalidRequestError, NotFoundError
+from payments.errors import DebtAlreadySettledError, InvalidRequestError, NotFoundError
 from payments.money import Money
 
 if TYPE_CHECKING:
@@ -96,6 +96,11 @@ def open_debts(session: Session, customer_ref: str) -> list[Debt]:
     )
 
 
+def debt_is_open(session: Session, debt_id: str) -> bool:
+    row = session.get(Debt, debt_id, with_for_update=True)
+    return row is not None and row.status == DebtStatus.OPEN.value
+
+
 def mark_repaid(session: Session, debt_id: str, authorization_id: str) -> None:
     row = session.get(Debt, debt_id, with_for_update=True)
     if row is not None and row.status == DebtStatus.OPEN.value:
@@ -138,12 +143,20 @@ class DebtService:
         )
         if not held.approved:
             return held
-        return self.authorizations.capture(
-            authorization_id=held.authorization.id,
-            amount=amount,
-            idempotency_key=f"{idempotency_key}:capture",
-            goods_taken=False,
-        )
+        try:
+            return self.authorizations.capture(
+                authorization_id=held.authorization.id,
+                amount=amount,
+                idempotency_key=f"{idempotency_key}:capture",
+                goods_taken=False,
+            )
+        except DebtAlreadySettledError:
+            # staff settled it while we held the card: release the hold, charge nothing
+            self.authorizations.void(
+                authorization_id=held.authorization.id,
+                idempotency_key=f"{idempotency_key}:void",
+            )
+            raise
 
     def settle_by_staff(self, debt_id: str, *, staff_ref: str, note: str) -> DebtView:
         """Staff settle (forgive or collect outside the platform): written off in the ledger."""

@@ -64,3 +64,7 @@ class LinkNotCompletedError(ProcessorError):
 
 class OperationInProgressError(PaymentsError):
     """An earlier operation on this authorization has no known outcome yet."""
+
+
+class DebtAlreadySettledError(InvalidRequestError):
+    """The debt a retry charge was for has been settled in the meantime."""

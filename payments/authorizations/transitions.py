@@ -13,8 +13,13 @@ from sqlalchemy.orm import Session
 from payments.authorizations.models import Authorization, AuthStatus, Operation, OpStatus, Purpose
 from payments.authorizations.postings import Postings
 from payments.db import utcnow
-from payments.debt import mark_repaid, new_debt
-from payments.errors import InvalidRequestError, NotFoundError, OperationInProgressError
+from payments.debt import debt_is_open, mark_repaid, new_debt
+from payments.errors import (
+    DebtAlreadySettledError,
+    InvalidRequestError,
+    NotFoundError,
+    OperationInProgressError,
+)
 from payments.money import Money
 from payments.processor import DeclineCode, OperationKind, Outcome
 
@@ -108,6 +113,12 @@ def check_follow_up(
         raise OperationInProgressError(f"operation {busy} on {auth.id} has no outcome yet")
     if amount is not None and amount.currency != auth.currency:
         raise InvalidRequestError(f"authorization is in {auth.currency}")
+    if (
+        kind is OperationKind.CAPTURE
+        and auth.purpose == Purpose.DEBT_RETRY.value
+        and not debt_is_open(session, auth.reference)
+    ):
+        raise DebtAlreadySettledError(f"{auth.reference} was settled meanwhile; void the hold")
     if kind is OperationKind.REFUND:
         if auth.status != AuthStatus.CAPTURED.value:
             raise InvalidRequestError(f"cannot refund an authorization that is {auth.status}")

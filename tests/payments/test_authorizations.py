@@ -296,3 +296,41 @@ def test_concurrent_holds_with_one_key_authorize_once(payments_env: PaymentsEnv)
     assert len(results) == 4 and all(r == results[0] for r in results)
     assert len(env.sandbox.network.authorizations) == before + 1
     assert balances(env, AccountKind.CUSTOMER_PAYMENT_TOKEN, pm, "USD") == (1_300, 0, 0, 0)
+
+
+def test_retry_charge_for_a_debt_settled_meanwhile_charges_nothing(
+    payments_env: PaymentsEnv,
+) -> None:
+    from payments.errors import DebtAlreadySettledError
+
+    env = payments_env
+    customer = f"cust-{key()[:8]}"
+    pm = env.link(customer_ref=customer)
+    held = hold(env, pm, 800)
+    _expire_at_network(env)
+    failed = env.service.capture(
+        authorization_id=held.authorization.id, amount=Money(800, "USD"), idempotency_key=key()
+    )
+    assert failed.debt_id
+    retry_hold = env.service.hold(
+        payment_method_id=pm,
+        amount=Money(800, "USD"),
+        merchant_ref="merchant-1",
+        idempotency_key=key(),
+        for_debt=failed.debt_id,
+    )
+    assert retry_hold.approved
+    DebtService(env.engine, env.service).settle_by_staff(
+        failed.debt_id, staff_ref="ops-1", note="forgiven"
+    )
+    with pytest.raises(DebtAlreadySettledError):
+        env.service.capture(
+            authorization_id=retry_hold.authorization.id,
+            amount=Money(800, "USD"),
+            idempotency_key=key(),
+            goods_taken=False,
+        )
+    env.service.void(authorization_id=retry_hold.authorization.id, idempotency_key=key())
+    assert network_auth(env, retry_hold.authorization.processor_ref)[0] == "voided"
+    assert balances(env, AccountKind.CUSTOMER_DEBT, customer, "USD") == (0, 800, 0, 800)
+    assert verify_ledger(env.engine).ok

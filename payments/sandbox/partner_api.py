@@ -112,8 +112,11 @@ def partner_router(config: PartnerApiConfig, clock: Callable[[], datetime] = _ut
     def provisioning_reply(
         request: Request[Any, Any, Any], network: SandboxNetwork, session: EnrollmentSession
     ) -> ProvisioningReply:
-        base = network.config.public_url or str(request.base_url)
-        hosted = f"{base.rstrip('/')}/tsp/enroll/{session.id}"
+        # The network app's own rule (public URL, or the request's, mount prefix kept);
+        # imported here because the app module imports this one.
+        from payments.sandbox.app import _base_url
+
+        hosted = f"{_base_url(request, network)}/tsp/enroll/{session.id}"
         if session.token is None:
             return ProvisioningReply(session_id=session.id, status="pending", hosted_url=hosted)
         token = network.tsp.token(session.token)

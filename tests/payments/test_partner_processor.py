@@ -9,10 +9,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from litestar import Litestar, asgi
 
 from payments.errors import (
     IdempotencyConflictError,
@@ -40,7 +42,7 @@ VISA = "4242424242424242"
 
 @dataclass
 class Sandbox:
-    url: str
+    url: str  # where the network app answers (with any mount prefix)
     network: SandboxNetwork
 
     @property
@@ -49,8 +51,25 @@ class Sandbox:
 
 
 @contextmanager
-def serving_partner_sandbox() -> Iterator[Sandbox]:
-    """The sandbox network with its partner API, under uvicorn on a free port."""
+def _serving(app: Any) -> Iterator[str]:
+    """An ASGI app under uvicorn on a free port, in a background thread."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def serving_partner_sandbox(mount_prefix: str = "") -> Iterator[Sandbox]:
+    """The sandbox network with its partner API, served alone or mounted in another app."""
     config = SandboxConfig(
         requestors=(TokenRequestor("facepay", api_key="facepay-network-key-0123456789"),),
         admin_key=ADMIN_KEY,
@@ -59,20 +78,17 @@ def serving_partner_sandbox() -> Iterator[Sandbox]:
     network = SandboxNetwork(config)
     # The partner verifies with both keys during rotation and signs with the new one.
     partner = PartnerApiConfig(Keyring([OLD_KEY, NEW_KEY], NEW_KEY.key_id), "facepay")
-    app = create_sandbox_app(config, network, partner=partner)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "sandbox did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Sandbox(f"http://127.0.0.1:{port}", network)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    app: Any = create_sandbox_app(config, network, partner=partner)
+    if mount_prefix:
+        network_app = app
+
+        @asgi(mount_prefix, is_mount=True, copy_scope=True)
+        async def mounted(scope: Any, receive: Any, send: Any) -> None:
+            await network_app(scope, receive, send)
+
+        app = Litestar([mounted])
+    with _serving(app) as url:
+        yield Sandbox(url + mount_prefix, network)
 
 
 @pytest.fixture(scope="module")
@@ -454,3 +470,18 @@ def test_keys_with_any_characters_can_be_queried(
     found = processor.query_operation(kind=OperationKind.CAPTURE, idempotency_key=key)
     assert found is not None
     assert found.idempotency_key == key
+
+
+def test_partner_api_mounted_under_a_prefix() -> None:
+    """Signed paths are relative to the API root, so mounting changes nothing."""
+    with serving_partner_sandbox("/sandbox") as mounted:
+        processor = partner_processor(mounted)
+        session = processor.begin_link(
+            customer_ref="c", return_url="https://facepay.test/done", idempotency_key="l"
+        )
+        assert session.redirect_url is not None
+        assert httpx.URL(session.redirect_url).path.startswith("/sandbox/tsp/enroll/")
+        method = link_partner_card(mounted, processor)
+        ref = _hold(processor, method, 500)
+        assert processor.void(authorization_ref=ref, idempotency_key=_key("v")).approved
+        processor.close()

@@ -41,6 +41,7 @@ from cabinet_runtime.protocol import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=Message)
+SEND_BATCH = 100  # outbox rows read per query; a backlog is drained batch after batch
 
 
 class AuthenticationError(Exception):
@@ -219,9 +220,12 @@ class Link:
             self._wake.clear()
             # Anything sent on an earlier connection, or unacknowledged for too long, is due.
             sent_before = max(connected_at, self._now() - self._resend_after)
-            for entry in self.outbox.due(sent_before):
-                await ws.send(entry.payload)
-                self.outbox.mark_sent(entry.id)
+            while batch := self.outbox.due(sent_before, limit=SEND_BATCH):
+                for entry in batch:
+                    await ws.send(entry.payload)
+                    self.outbox.mark_sent(entry.id)
+                if len(batch) < SEND_BATCH:
+                    break
             await _wait_event(self._wake, self._resend_after / 2)
 
     async def _receive_loop(self, ws: ClientConnection) -> None:

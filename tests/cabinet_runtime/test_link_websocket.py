@@ -223,3 +223,21 @@ async def test_a_failing_handler_answers_an_error_and_keeps_the_link(
     assert error.code == "internal_error"
     assert error.ref_id == settled.id
     await peer.stop()
+
+
+async def test_a_backlog_larger_than_one_batch_drains_without_waiting(
+    tmp_path: Path, outbox: Outbox
+) -> None:
+    peer, identity = await _peer(tmp_path)
+    ids = [outbox.put(_telemetry(n)) for n in range(250)]  # a long time offline
+    link = Link(
+        identity=identity,
+        outbox=outbox,
+        handler=Received(),
+        backoff=_fast_backoff(),
+        resend_after_s=60.0,  # no resend timer can help: batches must follow each other
+    )
+    async with running(link):
+        await peer.wait_for(lambda: outbox.depth() == 0, timeout_s=10)
+    assert [d.message.id for d in peer.deliveries] == ids
+    await peer.stop()

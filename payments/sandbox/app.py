@@ -87,7 +87,11 @@ async def create_session(
     requestor = authenticate_requestor(request, network)
     with network.lock:
         session = network.tsp.create_session(
-            requestor.requestor_id, requestor.channel, data.customer_ref, data.return_url
+            requestor.requestor_id,
+            requestor.channel,
+            data.customer_ref,
+            data.return_url,
+            idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
         )
     return _session_reply(request, network, session)
 
@@ -105,12 +109,23 @@ async def get_session(
         return _session_reply(request, network, session)
 
 
+# A card-entry page: never cached, never framed, never leaking its URL onwards.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'; default-src 'none'; "
+    "style-src 'unsafe-inline'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
 @get("/tsp/enroll/{session_id:str}", media_type="text/html")
-async def enroll_page(state: State, session_id: FromPath[str]) -> str:
+async def enroll_page(state: State, session_id: FromPath[str]) -> Response[str]:
     network = network_of(state)
     with network.lock:
         network.tsp.session(session_id)
-    return render_enroll_page(f"./{session_id}")
+    return Response(render_enroll_page(f"./{session_id}"), headers=PAGE_HEADERS)
 
 
 @post("/tsp/enroll/{session_id:str}", media_type="text/html", status_code=200)
@@ -132,8 +147,12 @@ async def enroll_submit(
             )
     except EnrollmentError as exc:
         page = render_enroll_page(f"./{session_id}", str(exc))
-        return Response(page, status_code=400, media_type="text/html")
-    return Redirect(_with_query(session.return_url, session_id=session.id), status_code=303)
+        return Response(page, status_code=400, media_type="text/html", headers=PAGE_HEADERS)
+    return Redirect(
+        _with_query(session.return_url, session_id=session.id),
+        status_code=303,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
 
 
 def _with_query(url: str, **params: str) -> str:

@@ -58,10 +58,25 @@ class TokenService:
         self.issuer = issuer
         self.sessions: dict[str, EnrollmentSession] = {}
         self.tokens: dict[str, NetworkToken] = {}
+        self._session_keys: dict[tuple[str, str], str] = {}
 
     def create_session(
-        self, requestor_id: str, channel: str, customer_ref: str, return_url: str
+        self,
+        requestor_id: str,
+        channel: str,
+        customer_ref: str,
+        return_url: str,
+        *,
+        idempotency_key: str = "",
     ) -> EnrollmentSession:
+        """A new enrollment session; the same requestor + key returns the same session."""
+        if idempotency_key:
+            known = self._session_keys.get((requestor_id, idempotency_key))
+            if known is not None and known in self.sessions:
+                earlier = self.sessions[known]
+                if (earlier.customer_ref, earlier.return_url) != (customer_ref, return_url):
+                    raise InvalidRequestError("idempotency key reused with other parameters")
+                return earlier
         if not customer_ref or len(customer_ref) > 200:
             raise InvalidRequestError("customer_ref must be 1-200 characters")
         if not return_url.startswith(("http://", "https://")):
@@ -75,6 +90,8 @@ class TokenService:
             created=time.time(),
         )
         self.sessions[session.id] = session
+        if idempotency_key:
+            self._session_keys[(requestor_id, idempotency_key)] = session.id
         return session
 
     def session(self, session_id: str) -> EnrollmentSession:

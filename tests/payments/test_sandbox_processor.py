@@ -324,3 +324,17 @@ def test_in_process_over_asgi_transport(sandbox: SandboxServer, enroll: Enroll) 
         assert cap.captured == Money(60, "USD")
     finally:
         local.close()
+
+
+def test_link_session_is_idempotent_and_page_is_locked_down(processor: SandboxProcessor) -> None:
+    k = key()
+    first = processor.begin_link(customer_ref="c", return_url="https://x.test/", idempotency_key=k)
+    again = processor.begin_link(customer_ref="c", return_url="https://x.test/", idempotency_key=k)
+    assert first == again
+    with pytest.raises(ProcessorError):
+        processor.begin_link(customer_ref="d", return_url="https://x.test/", idempotency_key=k)
+    assert first.redirect_url is not None
+    page = httpx.get(first.redirect_url, timeout=5)
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

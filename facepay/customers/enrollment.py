@@ -202,7 +202,8 @@ async def enroll_face(
     if extraction.template is None:
         raise _rejection(extraction, len(images))
     receipt = await asyncio.to_thread(_store, platform, customer_id, extraction, engine.pack_id)
-    publish(platform, customer_id, ChangeKind.ENROLLED)
+    # Gallery updates read and decrypt: off the event loop too.
+    await asyncio.to_thread(publish, platform, customer_id, ChangeKind.ENROLLED)
     return receipt
 
 

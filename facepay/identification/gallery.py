@@ -122,9 +122,18 @@ class SiteGalleries:
         return set(self._stale.get(site_id, set()))
 
     def on_change(self, change: BiometricChange) -> None:
-        """Bring every built cohort up to date with one customer's committed state."""
-        for site_id in self.built_sites():
+        """Bring every built cohort up to date with one customer's committed state.
+
+        A cohort being built right now is waited for (its lock), then updated: its
+        build may have read the database just before this change committed.
+        """
+        with self._registry_lock:
+            sites = list(self._site_locks)
+        for site_id in sites:
             with self._lock(site_id):
+                with self._registry_lock:
+                    if site_id not in self._built:
+                        continue
                 try:
                     self._refresh(site_id, change.customer_id)
                 except Exception:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +27,8 @@ from facepay.customers.enrollment import Extraction, enroll_face, extract_templa
 from facepay.customers.models import Customer, FaceTemplate
 from facepay.customers.service import delete_customer, join_sites, leave_site
 from facepay.errors import NotFoundError, ValidationError
+from facepay.identification.events import BiometricChange
+from facepay.identification.gallery import SiteGalleries
 from facepay.identification.service import identification_service
 from facepay.platform import Platform
 
@@ -176,3 +180,41 @@ async def test_templates_of_another_pack_are_never_mixed(platform: Platform) -> 
     await enroll_face(platform, customer_id, face_photos(13), engine=face_engine())
     assert service.needs_reenrollment(site_id) == set()
     assert service.identify(site_id, probe_embedding(13)).customer_id == customer_id
+
+
+async def test_a_change_during_a_gallery_build_is_not_lost(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build read the cohort just before an enrollment committed; the change event
+    arrives while the build is still running and must not be dropped."""
+    site_id = add_site(platform)
+    read_done, change_arrived, go = threading.Event(), threading.Event(), threading.Event()
+    build, on_change = SiteGalleries._build, SiteGalleries.on_change
+
+    def slow_build(self: SiteGalleries, site: str) -> None:
+        build(self, site)  # has read the (still empty) cohort from the database
+        read_done.set()
+        go.wait(10)
+
+    def noticed(self: SiteGalleries, change: BiometricChange) -> None:
+        change_arrived.set()
+        on_change(self, change)
+
+    def release_build_after_the_change() -> None:
+        change_arrived.wait(30)
+        time.sleep(0.3)  # the change handler is now inside; finish the build
+        go.set()
+
+    monkeypatch.setattr(SiteGalleries, "_build", slow_build)
+    monkeypatch.setattr(SiteGalleries, "on_change", noticed)
+    service = identification_service(platform)
+    first = threading.Thread(target=service.identify, args=(site_id, probe_embedding(15)))
+    first.start()
+    assert read_done.wait(10)
+    releaser = threading.Thread(target=release_build_after_the_change)
+    releaser.start()
+    customer_id = await _enroll(platform, "+821044446666", 15, (site_id,))
+    first.join(10)
+    releaser.join(10)
+    outcome = service.identify(site_id, probe_embedding(15))
+    assert outcome.decision == "approve" and outcome.customer_id == customer_id

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from biometrics.engine import run_in_thread
 from cabinet_runtime import protocol as p
 from cabinet_runtime.commands import CommandRejectedError, CommandVerifier
 from cabinet_runtime.config import CabinetConfig
@@ -190,7 +191,13 @@ class CabinetRuntime:
         if not self.config.identification.enabled:
             return
         if self._identifier is None:
-            self._identifier = await asyncio.to_thread(build_identifier, self.config)
+            try:
+                self._identifier = await asyncio.to_thread(build_identifier, self.config)
+            except Exception:  # a broken model pack must not take QR purchases down too
+                log.exception("face identification unavailable; reading QR codes only")
+                self._identifier = FrontIdentifier(
+                    None, qr_prefix=self.config.identification.qr_prefix
+                )
         identifier = self._identifier
         while not self._stopping.is_set():
             await asyncio.sleep(self.config.identification.interval_s)
@@ -198,7 +205,12 @@ class CabinetRuntime:
             if frame is None:
                 identifier.reset()
                 continue
-            evidence = await asyncio.to_thread(identifier.observe, frame, depth)
+            try:
+                evidence = await run_in_thread(identifier.observe, frame, depth)
+            except Exception:  # one bad frame is logged and skipped
+                log.exception("identification failed on a frame")
+                identifier.reset()
+                continue
             if evidence is not None:
                 await self.call(self._begin, evidence)
 

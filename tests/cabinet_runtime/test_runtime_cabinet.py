@@ -380,3 +380,24 @@ async def test_step_up_digits_typed_on_the_keypad_reach_the_server(cabinet: Cabi
     await cabinet.wait_state(SessionState.UNLOCKED)
     [digits] = peer.messages_of(p.StepUpDigits)
     assert digits.session_id == peer.messages_of(p.Identify)[0].session_id
+
+
+async def test_a_broken_face_model_pack_leaves_qr_purchases_working(tmp_path: Path) -> None:
+    peer = ProtocolPeer()
+    await peer.start()
+    state = tmp_path / "state"
+    provision_device(peer, state, CABINET_ID)
+    config_path = tmp_path / "cabinet.toml"
+    text = _toml(state).replace("faces = false", 'faces = true\nmodel_pack_dir = "no-such-pack"')
+    config_path.write_text(text)
+    rig = make_rig(tmp_path)
+    rig.front.play([encode_qr(TOKEN)])
+    runtime = CabinetRuntime(load_config(config_path), hardware=rig.hardware)
+    task = asyncio.create_task(runtime.run())
+    try:
+        await peer.wait_for(lambda: bool(peer.messages_of(p.Identify)), timeout_s=30)
+    finally:
+        runtime.stop()
+        await asyncio.wait_for(task, 20)
+        await peer.stop()
+    assert peer.messages_of(p.Identify)[0].qr_token == TOKEN

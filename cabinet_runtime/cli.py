@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 
 from cabinet_runtime.config import CabinetSection, ConfigError, load_config
+from cabinet_runtime.hardware.factory import HardwareConfigError
 from cabinet_runtime.identity import IdentityError, IdentityStore, provision
 from cabinet_runtime.outbox import Outbox
 from cabinet_runtime.session_model import Lockout, SessionSnapshot, SessionState
@@ -156,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return simulate_command(list(args.scenarios), args.json)
         return _status(args)
-    except ConfigError as exc:
+    except (ConfigError, HardwareConfigError) as exc:
         print(f"cabinet-runtime: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except IdentityError as exc:

@@ -127,6 +127,17 @@ async def test_run_connects_sends_telemetry_and_stops_on_sigterm(
     assert "cab-run" in capsys.readouterr().out
 
 
+async def test_run_with_bad_hardware_settings_is_a_usage_error(
+    peer: ProtocolPeer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, **{'driver = "simulated"': 'driver = "warp-drive"'})
+    code = peer.issue_code("cab-bad")
+    args = ["provision", "--server", peer.http_url, "--code", code, "--config", str(config)]
+    assert await asyncio.to_thread(main, args) == 0
+    assert main(["run", "--config", str(config)]) == 2
+    assert "warp-drive" in capsys.readouterr().err
+
+
 def test_run_without_provisioning_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from conftest import PaymentsEnv
@@ -11,12 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from test_crash_recovery import STATUS_AT_NETWORK, SimulatedCrash, crashing
 
-from payments.authorizations.models import AuthStatus
+from payments.authorizations.models import Authorization, AuthStatus
+from payments.authorizations.reconcile import Reconciler
+from payments.authorizations.service import CrashPoint
 from payments.db import write_transaction
 from payments.errors import InvalidRequestError, TransferRejectedError
 from payments.ledger import AccountKind, Ledger, LedgerTransfer, account_id, verify_ledger
 from payments.money import Money
+from payments.processor import OperationKind
 from payments.sandbox.cards import luhn_check_digit
 
 FIXTURE_REUSE = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -185,6 +190,91 @@ def test_random_operation_sequences_keep_everything_consistent(
             total_held,
             total_captured,
             total_refunded,
+        )
+    report = verify_ledger(env.engine)
+    assert report.ok, report.problems
+
+
+# --- the same, with the process "dying" between processor call and commit -----------
+
+crashing_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["authorize", "increment", "capture", "void", "refund"]),
+        st.integers(0, 2),
+        st.integers(1, 3_000),
+        st.sampled_from([None, None, *CrashPoint]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _auth_ids(env: PaymentsEnv, pm: str) -> list[str]:
+    with Session(env.engine) as s:
+        return list(
+            s.scalars(
+                select(Authorization.id)
+                .where(Authorization.payment_method_id == pm)
+                .order_by(Authorization.created_at, Authorization.id)
+            )
+        )
+
+
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None, suppress_health_check=FIXTURE_REUSE)
+@given(ops=crashing_ops)
+def test_random_sequences_with_crashes_reconcile_to_agreement(
+    payments_env: PaymentsEnv, ops: list[tuple[str, int, int, CrashPoint | None]]
+) -> None:
+    env = payments_env
+    body = "4000" + str(uuid.uuid4().int)[:11]
+    pan = body + luhn_check_digit(body)
+    env.sandbox.network.issuer.set_limit(pan, 8_000)
+    card = env.sandbox.network.issuer.account(pan)
+    pm = env.link(pan)
+    reconciler = Reconciler(env.service, grace=timedelta(0))
+    for name, which, amount, crash in ops:
+        kind = OperationKind(name)
+        service = env.service if crash is None else crashing(env, kind, crash)
+        usd, k = Money(amount, "USD"), uuid.uuid4().hex
+        auths = _auth_ids(env, pm)
+        try:
+            if kind is OperationKind.AUTHORIZE or not auths:
+                service.hold(payment_method_id=pm, amount=usd, merchant_ref="m", idempotency_key=k)
+                continue
+            auth_id = auths[which % len(auths)]
+            if kind is OperationKind.INCREMENT:
+                service.increment(authorization_id=auth_id, additional=usd, idempotency_key=k)
+            elif kind is OperationKind.CAPTURE:
+                held = env.service.get(auth_id).held
+                service.capture(
+                    authorization_id=auth_id,
+                    amount=Money(min(amount, max(held, 1)), "USD"),
+                    idempotency_key=k,
+                )
+            elif kind is OperationKind.VOID:
+                service.void(authorization_id=auth_id, idempotency_key=k)
+            else:
+                service.refund(authorization_id=auth_id, amount=usd, idempotency_key=k)
+        except SimulatedCrash:
+            report = reconciler.run_once()
+            assert not report.errors and not report.still_unknown
+        except InvalidRequestError:
+            pass
+        assert card.available("USD") >= 0
+    reconciler.run_once()
+    for auth_id in _auth_ids(env, pm):
+        view = env.service.get(auth_id)
+        if view.processor_ref is None:
+            assert view.status in (AuthStatus.DECLINED, AuthStatus.FAILED)
+            continue
+        assert view.status in STATUS_AT_NETWORK
+        net = env.sandbox.network.authorizations[view.processor_ref]
+        assert STATUS_AT_NETWORK[AuthStatus(view.status)] == net.status
+        assert (view.held, view.captured, view.refunded) == (
+            net.authorized,
+            net.captured,
+            net.refunded,
         )
     report = verify_ledger(env.engine)
     assert report.ok, report.problems

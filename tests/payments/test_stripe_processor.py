@@ -63,9 +63,6 @@ def link_stripe_card(
     return processor.complete_link(setup_ref=session.setup_ref, idempotency_key=_key("done"))
 
 
-_link = link_stripe_card
-
-
 def _usd(cents: int) -> Money:
     return Money(cents, "USD")
 
@@ -75,7 +72,7 @@ def test_implements_processor_protocol(processor: StripeProcessor) -> None:
 
 
 def test_link_through_setup_intent(double: StripeDouble, processor: StripeProcessor) -> None:
-    method = _link(double, processor, "pm_card_visa")
+    method = link_stripe_card(double, processor, "pm_card_visa")
     assert (method.processor, method.brand, method.last4) == ("stripe", "visa", "4242")
     assert method.token_ref.startswith("cus_")
     assert "/pm_" in method.token_ref
@@ -93,7 +90,7 @@ def test_complete_link_before_card_entered_is_rejected(processor: StripeProcesso
 def test_approve_then_partial_capture_releases_remainder(
     double: StripeDouble, processor: StripeProcessor
 ) -> None:
-    method = _link(double, processor, "pm_card_visa")
+    method = link_stripe_card(double, processor, "pm_card_visa")
     hold = processor.authorize(
         payment_method=method, amount=_usd(2000), merchant_ref="cab-1", idempotency_key=_key("hold")
     )
@@ -135,7 +132,7 @@ def test_approve_then_partial_capture_releases_remainder(
 def test_each_decline(
     double: StripeDouble, processor: StripeProcessor, test_card: str, code: DeclineCode
 ) -> None:
-    method = _link(double, processor, test_card)
+    method = link_stripe_card(double, processor, test_card)
     key = _key("hold")
     outcome = processor.authorize(
         payment_method=method, amount=_usd(900), merchant_ref="cab-1", idempotency_key=key
@@ -150,7 +147,7 @@ def test_each_decline(
 def test_capture_beyond_hold_declines_and_changes_nothing(
     double: StripeDouble, processor: StripeProcessor
 ) -> None:
-    method = _link(double, processor, "pm_card_visa")
+    method = link_stripe_card(double, processor, "pm_card_visa")
     hold = processor.authorize(
         payment_method=method, amount=_usd(500), merchant_ref="cab-1", idempotency_key=_key("hold")
     )
@@ -163,7 +160,7 @@ def test_capture_beyond_hold_declines_and_changes_nothing(
 
 
 def test_hold_then_void(double: StripeDouble, processor: StripeProcessor) -> None:
-    method = _link(double, processor, "pm_card_visa")
+    method = link_stripe_card(double, processor, "pm_card_visa")
     hold = processor.authorize(
         payment_method=method, amount=_usd(700), merchant_ref="cab-1", idempotency_key=_key("hold")
     )
@@ -179,7 +176,7 @@ def test_hold_then_void(double: StripeDouble, processor: StripeProcessor) -> Non
 
 
 def test_increment_where_supported(double: StripeDouble, processor: StripeProcessor) -> None:
-    method = _link(double, processor, "pm_card_visa")
+    method = link_stripe_card(double, processor, "pm_card_visa")
     hold = processor.authorize(
         payment_method=method, amount=_usd(1000), merchant_ref="cab-1", idempotency_key=_key("hold")
     )
@@ -205,7 +202,7 @@ def test_increment_where_supported(double: StripeDouble, processor: StripeProces
 def test_increment_over_card_limit_declines_and_keeps_hold(
     double: StripeDouble, processor: StripeProcessor
 ) -> None:
-    method = _link(double, processor, "pm_card_visa_limit5000")
+    method = link_stripe_card(double, processor, "pm_card_visa_limit5000")
     hold = processor.authorize(
         payment_method=method, amount=_usd(4000), merchant_ref="cab-1", idempotency_key=_key("hold")
     )
@@ -219,7 +216,7 @@ def test_increment_over_card_limit_declines_and_keeps_hold(
 
 
 def test_refund_partial_full_and_beyond(double: StripeDouble, processor: StripeProcessor) -> None:
-    method = _link(double, processor, "pm_card_visa")
+    method = link_stripe_card(double, processor, "pm_card_visa")
     hold = processor.authorize(
         payment_method=method, amount=_usd(3000), merchant_ref="cab-1", idempotency_key=_key("hold")
     )
@@ -241,7 +238,7 @@ def test_refund_partial_full_and_beyond(double: StripeDouble, processor: StripeP
 def test_refund_of_uncaptured_hold_declines(
     double: StripeDouble, processor: StripeProcessor
 ) -> None:
-    method = _link(double, processor, "pm_card_visa")
+    method = link_stripe_card(double, processor, "pm_card_visa")
     hold = processor.authorize(
         payment_method=method, amount=_usd(300), merchant_ref="cab-1", idempotency_key=_key("hold")
     )
@@ -255,7 +252,7 @@ def test_refund_of_uncaptured_hold_declines(
 def test_same_key_replays_instead_of_charging_twice(
     double: StripeDouble, processor: StripeProcessor
 ) -> None:
-    method = _link(double, processor, "pm_card_visa")
+    method = link_stripe_card(double, processor, "pm_card_visa")
     key = _key("hold")
     first = processor.authorize(
         payment_method=method, amount=_usd(800), merchant_ref="cab-1", idempotency_key=key
@@ -270,110 +267,6 @@ def test_same_key_replays_instead_of_charging_twice(
         processor.authorize(
             payment_method=method, amount=_usd(801), merchant_ref="cab-1", idempotency_key=key
         )
-
-
-def test_timeout_is_unknown_and_query_recovers_the_hold(double: StripeDouble) -> None:
-    impatient = _processor(double, timeout_seconds=0.5, max_network_retries=0)
-    patient = _processor(double, max_network_retries=0)
-    method = _link(double, patient, "pm_card_slowNetwork")
-    key = _key("hold")
-    with pytest.raises(UnknownOutcomeError):
-        impatient.authorize(
-            payment_method=method, amount=_usd(650), merchant_ref="cab-1", idempotency_key=key
-        )
-    found = patient.query_operation(kind=OperationKind.AUTHORIZE, idempotency_key=key)
-    assert found is not None
-    assert found.approved
-    assert found.authorized == _usd(650)
-    assert patient.query_operation(kind=OperationKind.AUTHORIZE, idempotency_key=_key("x")) is None
-    impatient.close()
-    patient.close()
-
-
-def test_lost_hold_found_while_search_still_lags(
-    double: StripeDouble, processor: StripeProcessor
-) -> None:
-    method = _link(double, processor, "pm_card_visa")
-    others = [_key("other") for _ in range(3)]
-    for other in others:  # other intents around it in the listing
-        processor.authorize(
-            payment_method=method, amount=_usd(100), merchant_ref="cab-1", idempotency_key=other
-        )
-    key = _key("hold")
-    double.state.search_lag_seconds = 3600
-    try:
-        double.drop_next_responses(1)
-        with pytest.raises(UnknownOutcomeError):
-            processor.authorize(
-                payment_method=method, amount=_usd(990), merchant_ref="cab-1", idempotency_key=key
-            )
-        for other in others:
-            processor.authorize(
-                payment_method=method, amount=_usd(100), merchant_ref="cab-1", idempotency_key=other
-            )
-        found = processor.query_operation(kind=OperationKind.AUTHORIZE, idempotency_key=key)
-    finally:
-        double.state.search_lag_seconds = 0.0
-    assert found is not None
-    assert found.approved
-    assert found.authorized == _usd(990)
-
-
-@pytest.mark.parametrize("step", ["capture", "void", "refund", "increment"])
-def test_lost_response_is_unknown_then_query_and_retry_agree(
-    double: StripeDouble, processor: StripeProcessor, step: str
-) -> None:
-    method = _link(double, processor, "pm_card_visa")
-    hold = processor.authorize(
-        payment_method=method, amount=_usd(1000), merchant_ref="cab-1", idempotency_key=_key("hold")
-    )
-    ref = hold.authorization_ref
-    assert ref is not None
-    if step == "refund":
-        processor.capture(authorization_ref=ref, amount=_usd(1000), idempotency_key=_key("cap"))
-    key = _key(step)
-    kind = {
-        "capture": OperationKind.CAPTURE,
-        "void": OperationKind.VOID,
-        "refund": OperationKind.REFUND,
-        "increment": OperationKind.INCREMENT,
-    }[step]
-
-    def run() -> object:
-        if step == "capture":
-            return processor.capture(authorization_ref=ref, amount=_usd(600), idempotency_key=key)
-        if step == "void":
-            return processor.void(authorization_ref=ref, idempotency_key=key)
-        if step == "refund":
-            return processor.refund(authorization_ref=ref, amount=_usd(400), idempotency_key=key)
-        return processor.increment_authorization(
-            authorization_ref=ref, additional=_usd(250), idempotency_key=key
-        )
-
-    assert processor.query_operation(kind=kind, idempotency_key=key, authorization_ref=ref) is None
-    double.drop_next_responses(1)
-    with pytest.raises(UnknownOutcomeError):
-        run()
-    found = processor.query_operation(kind=kind, idempotency_key=key, authorization_ref=ref)
-    assert found is not None
-    assert found.approved
-    retried = run()
-    assert getattr(retried, "approved", False)
-    intent = double.state.intent(ref)
-    charge = double.state.charge(intent["latest_charge"])
-    expected = {
-        "capture": ("succeeded", 1000, 600, 0),
-        "void": ("canceled", 1000, 0, 0),
-        "refund": ("succeeded", 1000, 1000, 400),
-        "increment": ("requires_capture", 1250, 0, 0),
-    }[step]
-    observed = (
-        intent["status"],
-        intent["amount"],
-        intent["amount_received"],
-        charge["amount_refunded"],
-    )
-    assert observed == expected
 
 
 def test_unreachable_stripe_is_unavailable() -> None:

@@ -54,11 +54,14 @@ class SiteGalleries:
         with self._registry_lock:
             return sorted(self._built)
 
+    def is_built(self, site_id: str) -> bool:
+        with self._registry_lock:
+            return site_id in self._built
+
     def ensure(self, site_id: str) -> None:
         """Build the site's cohort if this process has not yet."""
-        with self._registry_lock:
-            if site_id in self._built:
-                return
+        if self.is_built(site_id):
+            return
         with self._lock(site_id):
             with self._registry_lock:
                 if site_id in self._built:
@@ -131,9 +134,8 @@ class SiteGalleries:
             sites = list(self._site_locks)
         for site_id in sites:
             with self._lock(site_id):
-                with self._registry_lock:
-                    if site_id not in self._built:
-                        continue
+                if not self.is_built(site_id):
+                    continue
                 try:
                     self._refresh(site_id, change.customer_id)
                 except Exception:

@@ -116,6 +116,8 @@ class IdentificationService:
         return np.asarray(unit[0], dtype=np.float32)
 
     def _site(self, site_id: str) -> None:
+        if self.galleries.is_built(site_id):  # the hot path: no database round trip
+            return
         with self.platform.sessions() as session:
             if session.get(Site, site_id) is None:
                 raise NotFoundError(f"no site {site_id!r}")

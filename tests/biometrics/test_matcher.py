@@ -259,3 +259,19 @@ def test_hnsw_k_beyond_ef_and_heavy_deletion_still_return_live_subjects() -> Non
     assert hits[0][0] == "s395"
     # The exact fallback used when the graph cannot supply k live results agrees.
     assert [h[0] for h in index._scan(vectors[395], 11)] == [h[0] for h in hits]
+
+
+def test_hnsw_searches_wider_for_impostor_like_answers_and_restores_ef() -> None:
+    from biometrics.matcher_hnsw import HnswIndex, HnswParams
+
+    index = HnswIndex(512, HnswParams(ef_search=8, escalate_below=0.5))
+    vectors = _units(500, 31)
+    index.upsert([f"s{i}" for i in range(500)], vectors)
+    stranger = _units(1, 999)[0]
+    hits = index.search(stranger, 3)
+    exact = sorted(
+        ((f"s{i}", float(v @ stranger)) for i, v in enumerate(vectors)), key=lambda h: -h[1]
+    )
+    assert hits[0][0] == exact[0][0]  # found by the wider search (ef 8 -> 32 -> 128)
+    assert index._index.ef == 8
+    assert index.search(_near(vectors[7], 1, noise=0.1), 1)[0][0] == "s7"

@@ -77,11 +77,7 @@ class SiteGalleries:
         ids: list[str] = []
         rows: list[npt.NDArray[np.float32]] = []
         with self.platform.sessions() as session:
-            members = session.scalars(
-                select(CohortMembership.customer_id).where(CohortMembership.site_id == site_id)
-            )
-            for customer_id in members:
-                loaded = self._load(session, customer_id)
+            for customer_id, loaded in self._load(session, site_id=site_id).items():
                 if loaded.stale_pack:
                     stale.add(customer_id)
                 if loaded.vector is not None:
@@ -92,25 +88,42 @@ class SiteGalleries:
         self._stale[site_id] = stale
         log.info("gallery for site %s built: %d templates, %d stale", site_id, len(ids), len(stale))
 
-    def _load(self, session: Session, customer_id: str) -> _Loaded:
-        customer = session.get(Customer, customer_id)
-        if customer is None or customer.status != "active" or customer.wrapped_data_key is None:
-            return _Loaded(None, False)
-        templates = list(
-            session.scalars(select(FaceTemplate).where(FaceTemplate.customer_id == customer_id))
+    def _load(
+        self, session: Session, *, site_id: str | None = None, customer_id: str | None = None
+    ) -> dict[str, _Loaded]:
+        """The usable template of every active member of a site (or of one customer),
+        read in one query, since a site may have many thousands of members."""
+        query = (
+            select(Customer, FaceTemplate)
+            .join(FaceTemplate, FaceTemplate.customer_id == Customer.id)
+            .where(Customer.status == "active", Customer.wrapped_data_key.is_not(None))
         )
-        current = [t for t in templates if t.model_pack_id == self.pack_id]
-        if not current:
-            return _Loaded(None, bool(templates))
-        template = max(current, key=lambda t: t.created_at)
+        if site_id is not None:
+            query = query.join(CohortMembership, CohortMembership.customer_id == Customer.id).where(
+                CohortMembership.site_id == site_id
+            )
+        if customer_id is not None:
+            query = query.where(Customer.id == customer_id)
+        newest: dict[str, tuple[Customer, FaceTemplate | None]] = {}
+        for customer, template in session.execute(query).tuples():
+            _, best = newest.get(customer.id, (customer, None))
+            if template.model_pack_id != self.pack_id:
+                newest.setdefault(customer.id, (customer, None))
+            elif best is None or template.created_at > best.created_at:
+                newest[customer.id] = (customer, template)
+        return {cid: self._open(c, t) for cid, (c, t) in newest.items()}
+
+    def _open(self, customer: Customer, template: FaceTemplate | None) -> _Loaded:
+        if template is None:
+            return _Loaded(None, True)  # templates exist, but only of another pack
         try:
             data_key = open_data_key(self.platform.keys.kek, customer)
             vector = open_template(
-                template.sealed, data_key, customer_id, self.pack_id, template.key_version
+                template.sealed, data_key, customer.id, self.pack_id, template.key_version
             )
         except (BiometricsError, FacePayError) as exc:
             # One unreadable template must not take the whole site's gallery down.
-            log.error("template of customer %s cannot be opened: %s", customer_id, exc)
+            log.error("template of customer %s cannot be opened: %s", customer.id, exc)
             return _Loaded(None, False)
         return _Loaded(vector, False)
 
@@ -152,7 +165,8 @@ class SiteGalleries:
                     CohortMembership.customer_id == customer_id,
                 )
             )
-            loaded = self._load(session, customer_id) if member else _Loaded(None, False)
+            found = self._load(session, customer_id=customer_id) if member else {}
+        loaded = found.get(customer_id, _Loaded(None, False))
         stale = self._stale.setdefault(site_id, set())
         stale.discard(customer_id)
         if loaded.stale_pack:

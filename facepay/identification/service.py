@@ -176,6 +176,15 @@ class IdentificationService:
                 )
             )
 
+    def warm(self) -> list[str]:
+        """Build every site's gallery now (e.g. at server start-up), so that the first
+        customer at a large site does not wait for it. Returns the site ids."""
+        with self.platform.sessions() as session:
+            site_ids = list(session.scalars(select(Site.id).order_by(Site.id)))
+        for site_id in site_ids:
+            self.galleries.ensure(site_id)
+        return site_ids
+
     def needs_reenrollment(self, site_id: str) -> set[str]:
         self._site(site_id)
         return self.galleries.needs_reenrollment(site_id)

@@ -131,6 +131,7 @@ async def test_cohorts_are_separate(platform: Platform) -> None:
     here, there = add_site(platform, "here"), add_site(platform, "there")
     customer_id = await _enroll(platform, "+821044440100", 10, (there,))
     service = identification_service(platform)
+    assert sorted(service.warm()) == sorted([here, there]) == service.galleries.built_sites()
     assert service.identify(here, probe_embedding(10)).reasons == ("empty_gallery",)
     assert service.identify(there, probe_embedding(10)).customer_id == customer_id
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import msgspec
 from sqlalchemy import CursorResult, Result, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from facepay.compliance import audit
@@ -104,6 +105,23 @@ def create_customer(
     phone_e164 = normalise_phone(phone)
     if display_name is not None and not 0 < len(display_name.strip()) <= 200:
         raise ValidationError("display_name must be 1-200 characters")
+    try:
+        return _create_or_resume(platform, phone_e164, display_name, site_ids, provider, now)
+    except IntegrityError:
+        # Two sign-ups for one new number at the same moment: the other one won.
+        raise PhoneAlreadyRegisteredError(
+            "this phone number is being registered right now; request a code instead"
+        ) from None
+
+
+def _create_or_resume(
+    platform: Platform,
+    phone_e164: str,
+    display_name: str | None,
+    site_ids: Sequence[str],
+    provider: NotificationProvider,
+    now: datetime | None,
+) -> CustomerCreated:
     with platform.sessions.begin() as session:
         sites = _check_sites(session, site_ids)
         link = session.scalar(select(PhoneLink).where(PhoneLink.phone_e164 == phone_e164))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -152,3 +153,25 @@ def test_creating_again_before_verifying_resumes_the_same_customer(platform: Pla
     later = create_customer(platform, "+821011119999", now=utcnow() + timedelta(seconds=31))
     assert later.customer_id == first.customer_id
     assert later.verification_id != first.verification_id
+
+
+def test_simultaneous_sign_ups_for_one_number_make_one_customer(platform: Platform) -> None:
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def sign_up() -> None:
+        barrier.wait()
+        try:
+            create_customer(platform, "+821011110000")
+            outcomes.append("created")
+        except (RateLimitedError, PhoneAlreadyRegisteredError) as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=sign_up) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("created") == 1 and len(outcomes) == 3
+    with platform.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) == 1

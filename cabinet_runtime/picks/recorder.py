@@ -99,8 +99,7 @@ class SessionRecorder:
             idle = (times < self.recording.opened_at) & (
                 times >= self.recording.opened_at - LOOKBACK_S
             )
-            post = times > closed
-            if final_level(times[post], grams[post], estimate_noise(grams[idle])) is None:
+            if final_level(times, grams, estimate_noise(grams[idle]), closed) is None:
                 return False
         return True
 

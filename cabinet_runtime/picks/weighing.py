@@ -25,6 +25,7 @@ LOOKBACK_S = 10.0
 """How much idle signal before the door opened is used for the reference."""
 MIN_LEVEL_S = 0.3
 SETTLE_S = 1.0
+CONFIRM_S = 0.3
 """A level after the door closed must hold this long to be final."""
 _STABLE_K = 3.5
 _MIN_NOISE_G = 0.5
@@ -160,8 +161,7 @@ def weigh_shelf(
     after: StableLevel | None = None
     events: list[WeightChange] = []
     if closed_at is not None:
-        post = times > closed_at
-        after = final_level(times[post], grams[post], noise)
+        after = final_level(times, grams, noise, closed_at)
         during = (times >= opened_at) & (times <= closed_at)
         plateaus = [
             *([before] if before else []),
@@ -178,7 +178,19 @@ def weigh_shelf(
     return ShelfWeighing(noise, before, after, drift, drift_se, tuple(events))
 
 
-def final_level(times: FloatArray, grams: FloatArray, noise_g: float) -> StableLevel | None:
-    """The first level that holds ``SETTLE_S`` in the signal after the door closed."""
-    levels = stable_levels(times, grams, noise_g)
-    return next((lv for lv in levels if lv.end - lv.start >= SETTLE_S), None)
+def final_level(
+    times: FloatArray, grams: FloatArray, noise_g: float, closed_at: float
+) -> StableLevel | None:
+    """The level the shelf rests at once the door is closed: one that holds
+    ``SETTLE_S`` in all and still holds ``CONFIRM_S`` after the close.
+
+    A shelf already steady while the door swung shut is read 0.3 s after the
+    close instead of waiting a whole second; a slam that shakes the shelf
+    breaks the level, and then the next one must hold the full ``SETTLE_S``.
+    """
+    recent = times > closed_at - (SETTLE_S - CONFIRM_S)
+    levels = stable_levels(times[recent], grams[recent], noise_g)
+    return next(
+        (lv for lv in levels if lv.end - lv.start >= SETTLE_S and lv.end >= closed_at + CONFIRM_S),
+        None,
+    )

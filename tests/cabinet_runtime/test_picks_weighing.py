@@ -7,7 +7,7 @@ import pytest
 
 from cabinet_runtime.hardware.clock import ManualClock
 from cabinet_runtime.hardware.simulated_scale import ScaleConfig, ScaleFault, SimulatedShelfScale
-from cabinet_runtime.picks.weighing import estimate_noise, stable_levels, weigh_shelf
+from cabinet_runtime.picks.weighing import estimate_noise, final_level, stable_levels, weigh_shelf
 
 
 def _signal(
@@ -89,3 +89,24 @@ def test_gap_in_samples_splits_levels() -> None:
     levels = stable_levels(times[times > 0], grams[times > 0], 2.0)
     assert len(levels) == 2
     assert levels[0].end < 2.0 < 3.0 <= levels[1].start
+
+
+def test_a_shelf_steady_through_the_close_is_final_soon_after_it() -> None:
+    """The door close-to-receipt time: no whole second of waiting when nothing moves."""
+    times, grams = _signal([(2.0, -350.0)], until=10.4)
+    noise = estimate_noise(grams[times < 0])
+    level = final_level(times, grams, noise, closed_at=10.0)
+    assert level is not None
+    assert level.grams == pytest.approx(1650.0, abs=3)
+    early = times <= 10.2
+    assert final_level(times[early], grams[early], noise, closed_at=10.0) is None
+
+
+def test_a_level_that_changes_at_the_close_waits_for_a_new_one() -> None:
+    times, grams = _signal([(2.0, -350.0), (9.8, -95.0)], until=10.5)
+    noise = estimate_noise(grams[times < 0])
+    assert final_level(times, grams, noise, closed_at=10.0) is None  # still settling
+    times, grams = _signal([(2.0, -350.0), (9.8, -95.0)], until=12.0)
+    level = final_level(times, grams, noise, closed_at=10.0)
+    assert level is not None
+    assert level.grams == pytest.approx(1555.0, abs=3)

@@ -71,7 +71,9 @@ def read_status(state_dir: Path) -> Status:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cabinet-runtime", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="cabinet-runtime", description="The FacePay cabinet runtime."
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -195,7 +195,8 @@ class HnswIndex:
         cls, path: str, dim: int, ids: Sequence[str], params: HnswParams | None = None
     ) -> HnswIndex:
         """Counterpart of :meth:`save_graph` (labels 0..n-1 belong to ``ids``)."""
-        index = cls(dim, params)
+        index = cls(dim, params, capacity=16)
+        index._index = hnswlib.Index(space="ip", dim=dim)
         index._index.load_index(path, max_elements=len(ids), allow_replace_deleted=True)
         index._index.set_ef(index.params.ef_search)
         index._label_of = {s: i for i, s in enumerate(ids)}

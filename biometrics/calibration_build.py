@@ -177,6 +177,9 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     except BiometricsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     for path, why in skipped.items():
         print(f"skipped {path}: {why}", file=sys.stderr)
     print(_summary(table))

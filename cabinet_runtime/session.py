@@ -31,7 +31,7 @@ from cabinet_runtime.session_guards import (
     ColdChainWatch,
     LockoutBook,
     describe,
-    sensing_failures,
+    service_failures,
 )
 from cabinet_runtime.session_model import (
     DOOR_MAY_OPEN,
@@ -318,7 +318,7 @@ class SessionMachine:
         reason = self._cold_chain.update(self.hw.thermometer.read(), self.hw.clock.monotonic())
         if reason is not None:
             self.request_lockout(reason)
-        failures = sensing_failures(self.hw)
+        failures = service_failures(self.hw)
         if failures:
             self.request_lockout(describe(failures))
         pending = self._lockouts.pending

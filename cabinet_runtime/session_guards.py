@@ -41,9 +41,12 @@ class ColdChainWatch:
         self._warm_since = None
 
 
-def sensing_failures(hardware: Hardware) -> list[DeviceHealth]:
-    """Cameras and scales that stopped delivering: no purchase can be judged without them."""
+def service_failures(hardware: Hardware) -> list[DeviceHealth]:
+    """Devices without which a purchase cannot be run or judged: cameras and scales
+    that stopped delivering, a lock that did not move, a door sensor that failed."""
     devices = (
+        hardware.lock.health(),
+        hardware.door.health(),
         hardware.front_camera.health(),
         *(scale.health() for scale in hardware.scales.values()),
         *(camera.health() for camera in hardware.shelf_cameras.values()),

@@ -567,3 +567,16 @@ def test_an_operator_lockout_during_a_session_waits_for_it_even_across_a_restart
     rig.run_until(restarted, S.MAINTENANCE)
     assert len(rig.sent(p.SessionClosed)) == 1
     assert "recall" in (restarted.lockout.reason if restarted.lockout else "")
+
+
+def test_a_lock_that_sticks_when_the_door_closes_locks_out_after_the_session(rig: Rig) -> None:
+    machine = rig.machine()
+    _approved_and_unlocked(rig, machine)
+    assert rig.world.door.open()
+    rig.run(machine, 1)
+    rig.world.lock.stick(1)  # the relock command at close will not move the bolt
+    rig.world.door.close()
+    rig.run_until(machine, S.MAINTENANCE)
+    assert len(rig.sent(p.SessionClosed)) == 1  # the purchase itself still completed
+    assert "door_lock" in (machine.lockout.reason if machine.lockout else "")
+    assert rig.world.lock.commands[-1][1:] == ("lock", True)  # retried on lockout

@@ -37,16 +37,23 @@ def _derive(key: Ed25519PrivateKey, purpose: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(seed)
 
 
+def sandbox_api_key(settings: Settings, signing_key: Ed25519PrivateKey) -> str:
+    return settings.sandbox_api_key or _derive(signing_key, "facepay/sandbox-requestor/v1").hex()
+
+
+def sandbox_url(settings: Settings) -> str:
+    return settings.sandbox_network_url or settings.effective_public_url.rstrip("/") + SANDBOX_MOUNT
+
+
 def sandbox_config(settings: Settings, signing_key: Ed25519PrivateKey) -> SandboxConfig:
-    base = settings.effective_public_url.rstrip("/")
+    """The in-process network's configuration: FacePay is its one token requestor."""
     return SandboxConfig(
         requestors=(
             TokenRequestor(
-                requestor_id=TOKEN_REQUESTOR_ID,
-                api_key=_derive(signing_key, "facepay/sandbox-requestor/v1").hex(),
+                requestor_id=TOKEN_REQUESTOR_ID, api_key=sandbox_api_key(settings, signing_key)
             ),
         ),
-        public_url=base + SANDBOX_MOUNT,
+        public_url=settings.effective_public_url.rstrip("/") + SANDBOX_MOUNT,
     )
 
 
@@ -73,13 +80,11 @@ def build_payment_services(settings: Settings, signing_key: Ed25519PrivateKey) -
     engine = create_payments_engine(
         settings.effective_database_url.render_as_string(hide_password=False)
     )
-    config = sandbox_config(settings, signing_key)
-    requestor = config.requestors[0]
     processors: dict[str, Processor] = {
         "sandbox": SandboxProcessor(
-            base_url=settings.effective_public_url.rstrip("/") + SANDBOX_MOUNT,
-            requestor_id=requestor.requestor_id,
-            api_key=requestor.api_key,
+            base_url=sandbox_url(settings),
+            requestor_id=TOKEN_REQUESTOR_ID,
+            api_key=sandbox_api_key(settings, signing_key),
             merchant_id=MERCHANT_ID,
         )
     }

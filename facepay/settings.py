@@ -40,6 +40,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     redis_url: str | None = None  # pub/sub between API nodes; in-process when unset
     kek_provider: Literal["file"] = "file"
     idempotency_retention_hours: int = 24
+    # The sandbox card network: mounted in-process unless a URL of a separately
+    # running one (python -m payments.sandbox) is given, with its API key.
+    sandbox_network_url: str | None = None
+    sandbox_api_key: str | None = None
 
     @property
     def keys_dir(self) -> Path:
@@ -184,6 +188,8 @@ def masked(settings: Settings) -> dict[str, Any]:
     """The effective settings with secrets hidden, for `facepay doctor`."""
     out: dict[str, Any] = msgspec.to_builtins(settings, enc_hook=str)
     out["database_url"] = settings.effective_database_url.render_as_string(hide_password=True)
+    if settings.sandbox_api_key:
+        out["sandbox_api_key"] = "***"
     if settings.redis_url:
         out["redis_url"] = make_url(settings.redis_url).render_as_string(hide_password=True)
     out["data_dir"] = str(settings.data_dir.absolute())

@@ -17,9 +17,7 @@ PLANOGRAM = Planogram(
         Product("kimbap", "Tuna kimbap", 231.0, 5.0, 3500),
     ],
     shelves=[
-        ShelfPlan(
-            "top", [LanePlan("top-1", "cola-355", 8), LanePlan("top-2", "water-500", 6)]
-        ),
+        ShelfPlan("top", [LanePlan("top-1", "cola-355", 8), LanePlan("top-2", "water-500", 6)]),
         ShelfPlan(
             "bottom", [LanePlan("bottom-1", "bar-choco", 10), LanePlan("bottom-2", "kimbap", 6)]
         ),
@@ -55,6 +53,8 @@ def hardware_toml() -> list[str]:
             f"price = {p.price}",
         ]
     for shelf in PLANOGRAM.shelves:
-        lanes = ", ".join(f'{{ id = "{x.id}", sku = "{x.sku}", count = {x.count} }}' for x in shelf.lanes)
+        lanes = ", ".join(
+            f'{{ id = "{x.id}", sku = "{x.sku}", count = {x.count} }}' for x in shelf.lanes
+        )
         lines += ["[[hardware.shelves]]", f'id = "{shelf.id}"', f"lanes = [{lanes}]"]
     return lines

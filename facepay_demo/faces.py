@@ -8,6 +8,7 @@ never sees a photo that was enrolled. Nothing is downloaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,8 +26,13 @@ FRONT_SIZE = (640, 480)  # width, height of the cabinet's front camera
 FRONT_FACE_PX = 130.0  # a customer standing at the cabinet
 # Phone photos: a clear face, moderate variation.
 PHONE = AugmentRanges(
-    face_px=(110.0, 160.0), rotation_deg=(-6.0, 6.0), gain=(0.8, 1.2), blur_sigma=(0.0, 0.6),
-    noise_sigma=(0.0, 3.0), jpeg_quality=(70, 92), max_upscale=2.5,
+    face_px=(110.0, 160.0),
+    rotation_deg=(-6.0, 6.0),
+    gain=(0.8, 1.2),
+    blur_sigma=(0.0, 0.6),
+    noise_sigma=(0.0, 3.0),
+    jpeg_quality=(70, 92),
+    max_upscale=2.5,
 )
 
 
@@ -39,7 +45,7 @@ class FrontFrame:
     kps: FloatArray
 
 
-def _affine(matrix: npt.NDArray[np.float64], points: FloatArray) -> FloatArray:
+def _affine(matrix: npt.NDArray[Any], points: FloatArray) -> FloatArray:
     return np.asarray(points @ matrix[:, :2].T + matrix[:, 2], dtype=np.float32)
 
 
@@ -52,7 +58,7 @@ def isolate(source: SourceFace, mirrored: bool = False) -> tuple[ImageArray, Bbo
     x1, y1, x2, y2 = source.face.bbox
     w, h = x2 - x1, y2 - y1
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    side = int(round(4 * max(w, h)))
+    side = round(4 * max(w, h))
     # Level the eyes: a customer stands upright in front of the cabinet.
     (lx, ly), (rx, ry) = source.face.kps[0], source.face.kps[1]
     roll = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
@@ -62,9 +68,9 @@ def isolate(source: SourceFace, mirrored: bool = False) -> tuple[ImageArray, Bbo
     canvas = cv2.warpAffine(
         source.image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     ).astype(np.float32)
-    mask = np.zeros((side, side), np.float32)
-    cv2.ellipse(mask, (side // 2, side // 2), (int(0.8 * w), int(1.0 * h)), 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), 0.08 * w)[..., None]
+    ellipse = np.zeros((side, side), np.float32)
+    cv2.ellipse(ellipse, (side // 2, side // 2), (int(0.8 * w), int(1.0 * h)), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(ellipse, (0, 0), 0.08 * w)[..., None]
     wall = np.full_like(canvas, 180.0)
     image = np.clip(canvas * mask + wall * (1 - mask), 0, 255).astype(np.uint8)
     box = (side / 2 - w / 2, side / 2 - h / 2, side / 2 + w / 2, side / 2 + h / 2)
@@ -81,7 +87,6 @@ class DemoFace:
     identity: str
     source: SourceFace
     mirrored: bool = False
-
 
     def phone_photos(self, count: int, seed: int) -> list[bytes]:
         """JPEG bytes, as a phone would upload them for enrollment."""
@@ -105,11 +110,16 @@ class DemoFace:
         frames = []
         for _ in range(count):
             angle = float(rng.uniform(-4, 4))
-            matrix = cv2.getRotationMatrix2D((cx, cy), angle, scale * float(rng.uniform(0.95, 1.05)))
+            matrix = cv2.getRotationMatrix2D(
+                (cx, cy), angle, scale * float(rng.uniform(0.95, 1.05))
+            )
             matrix[0, 2] += FRONT_SIZE[0] / 2 + float(rng.uniform(-6, 6)) - cx
             matrix[1, 2] += FRONT_SIZE[1] / 2 + float(rng.uniform(-6, 6)) - cy
             frame = cv2.warpAffine(
-                image, matrix, FRONT_SIZE, flags=cv2.INTER_LINEAR,
+                image,
+                matrix,
+                FRONT_SIZE,
+                flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_REFLECT_101,
             ).astype(np.float32)
             frame = frame * float(rng.uniform(0.85, 1.15)) + rng.normal(0, 2.0, frame.shape)

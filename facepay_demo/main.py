@@ -81,7 +81,13 @@ class VisitReport:
 
 
 def _server_facts(platform: Platform, cabinet_id: str, session_id: str | None) -> dict[str, Any]:
-    facts: dict[str, Any] = {"basket": {}, "amount": 0, "charged": 0, "receipt_id": None, "reason": ""}
+    facts: dict[str, Any] = {
+        "basket": {},
+        "amount": 0,
+        "charged": 0,
+        "receipt_id": None,
+        "reason": "",
+    }
     if session_id is None:
         return facts
     with platform.sessions() as session:
@@ -93,10 +99,11 @@ def _server_facts(platform: Platform, cabinet_id: str, session_id: str | None) -
         )
         if purchase is None:
             return facts
-        lines = session.scalars(select(SessionLine).where(SessionLine.session_id == purchase.id))
+        lines = list(
+            session.scalars(select(SessionLine).where(SessionLine.session_id == purchase.id))
+        )
         facts["basket"] = {line.sku: line.quantity for line in lines}
-        facts["amount"] = sum(q * p for q, p in [(l.quantity, l.unit_price) for l in session.scalars(
-            select(SessionLine).where(SessionLine.session_id == purchase.id))])
+        facts["amount"] = sum(line.quantity * line.unit_price for line in lines)
         facts["charged"] = purchase.captured_amount
         facts["reason"] = purchase.denial_reason or ""
         facts["receipt_id"] = session.scalar(
@@ -134,8 +141,12 @@ def _check(scripted: ScriptedVisit, report: VisitReport) -> list[str]:
 
 
 def _report(
-    platform: Platform, cabinet_id: str, scripted: ScriptedVisit, observed: Observed,
-    people: dict[str, DemoCustomer], debt_before: int,
+    platform: Platform,
+    cabinet_id: str,
+    scripted: ScriptedVisit,
+    observed: Observed,
+    people: dict[str, DemoCustomer],
+    debt_before: int,
 ) -> VisitReport:
     facts = _server_facts(platform, cabinet_id, observed.session_id)
     person = people.get(scripted.visit.customer)
@@ -199,7 +210,10 @@ async def run_demo(data_dir: Path, say: Say) -> tuple[list[VisitReport], bool, s
             observed = await run_visit(rig, scripted.visit)
             report = _report(platform, shop.cabinet_id, scripted, observed, people, debt_before)
             reports.append(report)
-            say(f"visit: {report.name}: {report.decision}" + (" (as expected)" if not report.problems else f" — {report.problems}"))
+            say(
+                f"visit: {report.name}: {report.decision}"
+                + (" (as expected)" if not report.problems else f" — {report.problems}")
+            )
         balanced = verify_ledger(platform.payments.engine).ok
         return reports, balanced, server.url
     finally:
@@ -214,17 +228,38 @@ def _money(amount: int) -> str:
 
 
 def render_table(reports: list[VisitReport], balanced: bool, base_url: str) -> str:
-    rows = [("visit", "customer", "auth", "decision", "basket", "amount", "charged", "debt", "unlock ms", "receipt ms")]
+    rows = [
+        (
+            "visit",
+            "customer",
+            "auth",
+            "decision",
+            "basket",
+            "amount",
+            "charged",
+            "debt",
+            "unlock ms",
+            "receipt ms",
+        )
+    ]
     for r in reports:
         basket = ", ".join(f"{sku} x{qty}" for sku, qty in r.basket.items()) or "-"
         decision = r.decision + (" (step-up)" if r.step_up else "")
         unlock, settle = r.latency_ms["unlock"], r.latency_ms["settle"]
-        rows.append((
-            r.name, r.customer, r.auth_method, decision, basket, _money(r.amount),
-            _money(r.charged), _money(r.debt) if r.debt else "-",
-            f"{unlock:.0f}" if unlock is not None else "-",
-            f"{settle:.0f}" if settle is not None else "-",
-        ))
+        rows.append(
+            (
+                r.name,
+                r.customer,
+                r.auth_method,
+                decision,
+                basket,
+                _money(r.amount),
+                _money(r.charged),
+                _money(r.debt) if r.debt else "-",
+                f"{unlock:.0f}" if unlock is not None else "-",
+                f"{settle:.0f}" if settle is not None else "-",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -233,11 +268,17 @@ def render_table(reports: list[VisitReport], balanced: bool, base_url: str) -> s
         if r.decision == "deny":
             lines.append(f"{r.name}: refused — {r.reason}")
         elif r.receipt_id:
-            lines.append(f"receipt for {r.customer}: {base_url}/r/{r.receipt_id} ({_money(r.amount)})")
+            lines.append(
+                f"receipt for {r.customer}: {base_url}/r/{r.receipt_id} ({_money(r.amount)})"
+            )
     lines.append("")
     lines.append(f"ledger balanced: {'yes' if balanced else 'NO'}")
     failed = [r for r in reports if r.problems]
-    lines.append("every visit ended as the script expects" if not failed else f"{len(failed)} visit(s) ended differently")
+    lines.append(
+        "every visit ended as the script expects"
+        if not failed
+        else f"{len(failed)} visit(s) ended differently"
+    )
     return "\n".join(lines)
 
 
@@ -250,7 +291,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         data_dir.mkdir(parents=True, exist_ok=True)
         reports, balanced, url = asyncio.run(run_demo(data_dir, say))
     if args.json:
-        print(json.dumps({"visits": [r.as_json() for r in reports], "ledger_balanced": balanced}, indent=2))
+        print(
+            json.dumps(
+                {"visits": [r.as_json() for r in reports], "ledger_balanced": balanced}, indent=2
+            )
+        )
     else:
         print(render_table(reports, balanced, url))
     ok = balanced and not any(r.problems for r in reports)
@@ -262,5 +307,7 @@ def register(commands: Any) -> None:
         "demo", help="run the whole purchase loop: server, simulated cabinet, customers, visits"
     )
     demo.add_argument("--json", action="store_true", help="machine-readable report")
-    demo.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: temporary)")
+    demo.add_argument(
+        "--data-dir", type=Path, help="keep the demo's data here (default: temporary)"
+    )
     demo.set_defaults(handler=cmd_demo)

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from biometrics.attacks.depth_maps import DepthSensor, genuine_depth
+from biometrics.face_geometry import ReliefShape
 from cabinet_runtime.config import load_config
 from cabinet_runtime.hardware.bundle import Hardware
 from cabinet_runtime.hardware.clock import ManualClock
-from biometrics.attacks.depth_maps import DepthSensor, genuine_depth
-from biometrics.face_geometry import ReliefShape
 from cabinet_runtime.hardware.interfaces import BgrFrame, DepthMap, DeviceHealth, LockState
 from cabinet_runtime.hardware.simulated import (
     SimulatedDisplay,
@@ -65,14 +65,13 @@ class Scene:
         for frame in frames:
             if isinstance(frame, FrontFrame):
                 self._frames.append(frame.image)
-                self._depths.append(
-                    genuine_depth(
-                        DEPTH_SIZE, frame.kps, self._rng, distance_mm=600, shape=HEAD, sensor=SENSOR
-                    )
+                depth = genuine_depth(
+                    DEPTH_SIZE, frame.kps, self._rng, distance_mm=600, shape=HEAD, sensor=SENSOR
                 )
+                self._depths.append(np.round(depth).astype(np.uint16))
             else:  # a phone's screen held up: flat, close
                 self._frames.append(frame)
-                self._depths.append(np.full(DEPTH_SIZE, 1800.0, dtype=np.float32))
+                self._depths.append(np.full(DEPTH_SIZE, 1800, dtype=np.uint16))
         self._start = self._clock.monotonic()
 
     def read(self) -> BgrFrame | None:
@@ -84,7 +83,7 @@ class Scene:
 
     def read_depth(self) -> DepthMap | None:
         if not self._depths:
-            return np.full(DEPTH_SIZE, 1800.0, dtype=np.float32)
+            return np.full(DEPTH_SIZE, 1800, dtype=np.uint16)
         return self._depths[self._index]
 
     def health(self) -> DeviceHealth:
@@ -114,8 +113,9 @@ class TimedLock:
         self.unlocked_at.append(time.perf_counter())
         self.inner.unlock(relock_after_s)
 
+    @property
     def state(self) -> LockState:
-        return self.inner.state()  # type: ignore[no-any-return]
+        return self.inner.state  # type: ignore[no-any-return]
 
     @property
     def is_locked(self) -> bool:
@@ -138,30 +138,34 @@ class TimedDisplay:
         return self.inner.health()
 
 
-def cabinet_toml(state_dir: Path) -> str:
-    return "\n".join(
-        [
-            "[cabinet]",
-            f'state_dir = "{state_dir}"',
-            "[link]",
-            "backoff_initial_s = 0.1",
-            "backoff_max_s = 1.0",
-            "resend_after_s = 2.0",
-            "[session]",
-            "tick_s = 0.02",
-            "unlock_s = 30.0",
-            "settle_s = 30.0",
-            "identify_s = 30.0",
-            "[telemetry]",
-            "interval_s = 30.0",
-            "[identification]",
-            "faces = true",
-            "frames_required = 3",
-            "interval_s = 0.03",
-            'qr_prefix = "FPQ1."',
-            *hardware_toml(),
-        ]
-    ) + "\n"
+def cabinet_toml(state_dir: Path, gateway_url: str | None = None) -> str:
+    return (
+        "\n".join(
+            [
+                "[cabinet]",
+                f'state_dir = "{state_dir}"',
+                *([f'gateway_url = "{gateway_url}"'] if gateway_url else []),
+                "[link]",
+                "backoff_initial_s = 0.1",
+                "backoff_max_s = 1.0",
+                "resend_after_s = 2.0",
+                "[session]",
+                "tick_s = 0.02",
+                "unlock_s = 30.0",
+                "settle_s = 30.0",
+                "identify_s = 30.0",
+                "[telemetry]",
+                "interval_s = 30.0",
+                "[identification]",
+                "faces = true",
+                "frames_required = 3",
+                "interval_s = 0.03",
+                'qr_prefix = "FPQ1."',
+                *hardware_toml(),
+            ]
+        )
+        + "\n"
+    )
 
 
 @dataclass
@@ -202,10 +206,13 @@ def provision_cabinet(state_dir: Path, server_url: str, code: str) -> None:
     provision(IdentityStore(state_dir), server_url, code)
 
 
-def build_rig(state_dir: Path, seed: int = 11, identifier: Any = None) -> CabinetRig:
-    """A cabinet on simulated hardware; call ``start`` to run it."""
+def build_rig(
+    state_dir: Path, seed: int = 11, identifier: Any = None, gateway_url: str | None = None
+) -> CabinetRig:
+    """A cabinet on simulated hardware; call ``start`` to run it. ``gateway_url``
+    overrides the address learnt at provisioning (e.g. through a proxy)."""
     config_path = state_dir / "cabinet.toml"
-    config_path.write_text(cabinet_toml(state_dir))
+    config_path.write_text(cabinet_toml(state_dir, gateway_url))
     clock = ManualClock(start=0.0)
     scales = {
         shelf.id: ScaleConfig(shelf.id, 30.0, 1.0, 0.0, seed + i)
@@ -231,5 +238,3 @@ def build_rig(state_dir: Path, seed: int = 11, identifier: Any = None) -> Cabine
     clock.advance(11)  # the scales have an idle reference before the first visit
     runtime = CabinetRuntime(load_config(config_path), hardware=hardware, identifier=identifier)
     return CabinetRig(runtime, world, clock, scene, lock, display, keypad)
-
-

@@ -61,12 +61,19 @@ def visits(
     platform: Platform, faces: dict[str, DemoFace], people: dict[str, DemoCustomer]
 ) -> list[ScriptedVisit]:
     """Built lazily, one by one, because a QR token is valid for 30 seconds."""
-    frames = {role: face.front_frames(4, seed=100 + i) for i, (role, face) in enumerate(faces.items())}
+    frames = {
+        role: face.front_frames(4, seed=100 + i) for i, (role, face) in enumerate(faces.items())
+    }
     qr = encode_qr(issue_qr_token(platform, people["jisoo"].customer_id), size_px=360)
     return [
         ScriptedVisit(
-            Visit("face unlock, three items", "minji", "face", frames["minji"],
-                  [_take("top-1", 2), _take("bottom-1")]),
+            Visit(
+                "face unlock, three items",
+                "minji",
+                "face",
+                frames["minji"],
+                [_take("top-1", 2), _take("bottom-1")],
+            ),
             Expected("approve", {"cola-355": 2, "bar-choco": 1}, 5500),
         ),
         ScriptedVisit(
@@ -74,8 +81,14 @@ def visits(
             Expected("approve", {"water-500": 1}, 1000),
         ),
         ScriptedVisit(
-            Visit("twins: step-up by phone digits", "yao", "face", frames["yao"],
-                  [_take("bottom-2")], digits=people["yao"].last4),
+            Visit(
+                "twins: step-up by phone digits",
+                "yao",
+                "face",
+                frames["yao"],
+                [_take("bottom-2")],
+                digits=people["yao"].last4,
+            ),
             Expected("approve", {"kimbap": 1}, 3500, step_up=True),
         ),
         ScriptedVisit(
@@ -83,8 +96,13 @@ def visits(
             Expected("deny", {}, 0),
         ),
         ScriptedVisit(
-            Visit("card declined above the hold: debt", "hyunwoo", "face", frames["hyunwoo"],
-                  [_take("bottom-2", 2)]),
+            Visit(
+                "card declined above the hold: debt",
+                "hyunwoo",
+                "face",
+                frames["hyunwoo"],
+                [_take("bottom-2", 2)],
+            ),
             Expected("approve", {"kimbap": 2}, 5000, debt=2000),
         ),
         ScriptedVisit(
@@ -92,8 +110,13 @@ def visits(
             Expected("deny", {}, 0),
         ),
         ScriptedVisit(
-            Visit("put one back", "seojun", "face", frames["seojun"],
-                  [_take("top-1", 2), Pick("put", "top-1", 1, "cola-355")]),
+            Visit(
+                "put one back",
+                "seojun",
+                "face",
+                frames["seojun"],
+                [_take("top-1", 2), Pick("put", "top-1", 1, "cola-355")],
+            ),
             Expected("approve", {"cola-355": 1}, 1500),
         ),
     ]

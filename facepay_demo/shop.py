@@ -73,7 +73,9 @@ def _link_card(platform: Platform, customer_id: str, pan: str) -> None:
     """The customer types the card on the sandbox network's hosted page."""
     processor = platform.payments.processors["sandbox"]
     start = begin_card_link(
-        platform, processor, customer_id,
+        platform,
+        processor,
+        customer_id,
         return_url=f"{platform.settings.effective_public_url}/linked",
         idempotency_key=uuid.uuid4().hex,
     )
@@ -94,7 +96,7 @@ async def sign_up(
     site_id: str,
     role: str,
     phone: str,
-    card: str,
+    card: str | None,
     face: DemoFace | None,
 ) -> DemoCustomer:
     created = create_customer(platform, phone, display_name=role.title(), site_ids=[site_id])
@@ -106,5 +108,6 @@ async def sign_up(
         await enroll_face(
             platform, created.customer_id, face.phone_photos(5, seed=len(phone)), engine=engine
         )
-    _link_card(platform, created.customer_id, card)
+    if card is not None:
+        _link_card(platform, created.customer_id, card)
     return DemoCustomer(role, created.customer_id, created.phone_e164)

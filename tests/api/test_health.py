@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy.engine import make_url
+from tcp_proxy import TcpProxy
 
 from api.app import create_app
 from facepay.db.migrate import upgrade
@@ -68,61 +65,10 @@ def test_readyz_follows_an_sqlite_file_that_goes_away(tmp_path: Path) -> None:
         assert client.get("/readyz").status_code == 200
 
 
-class _TcpProxy:
-    """A real TCP relay in front of PostgreSQL that the test can cut and restore."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.loop = asyncio.new_event_loop()
-        self.server: asyncio.Server | None = None
-        self.connections: set[asyncio.StreamWriter] = set()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self.connections.update({writer, up_writer})
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    def _run(self, coro: object) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)  # type: ignore[arg-type]
-
-    def start(self) -> None:
-        async def start() -> None:
-            self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-        self._run(start())
-
-    def stop(self) -> None:
-        async def stop() -> None:
-            assert self.server is not None
-            self.server.close()
-            for writer in self.connections:
-                writer.close()
-            self.connections.clear()
-            await self.server.wait_closed()
-
-        self._run(stop())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 @pytest.fixture
-def proxy(postgres_url: str) -> Iterator[tuple[_TcpProxy, str]]:
+def proxy(postgres_url: str) -> Iterator[tuple[TcpProxy, str]]:
     url = make_url(postgres_url)
-    relay = _TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    relay = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     relay.start()
     proxied = url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
     yield relay, proxied
@@ -131,7 +77,7 @@ def proxy(postgres_url: str) -> Iterator[tuple[_TcpProxy, str]]:
 
 @pytest.mark.postgres
 def test_readyz_503_while_postgres_is_unreachable(
-    tmp_path: Path, proxy: tuple[_TcpProxy, str]
+    tmp_path: Path, proxy: tuple[TcpProxy, str]
 ) -> None:
     relay, proxied_url = proxy
     platform = _ready_platform(Settings(data_dir=tmp_path, database_url=proxied_url))

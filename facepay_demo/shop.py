@@ -69,7 +69,7 @@ def _verify_phone(platform: Platform, verification_id: str, phone: str) -> None:
     verify_code(platform, verification_id, match.group(1))
 
 
-def _link_card(platform: Platform, customer_id: str, pan: str) -> None:
+def link_card(platform: Platform, customer_id: str, pan: str) -> None:
     """The customer types the card on the sandbox network's hosted page."""
     processor = platform.payments.processors["sandbox"]
     start = begin_card_link(
@@ -109,5 +109,5 @@ async def sign_up(
             platform, created.customer_id, face.phone_photos(5, seed=len(phone)), engine=engine
         )
     if card is not None:
-        _link_card(platform, created.customer_id, card)
+        link_card(platform, created.customer_id, card)
     return DemoCustomer(role, created.customer_id, created.phone_e164)

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
+from facepay.customers.payment_methods import default_payment_method
 from facepay.platform import Platform
-from payments.db import write_transaction
 from payments.errors import OpenDebtError, ProcessorUnavailableError
-from payments.methods import StoredPaymentMethod
 from payments.money import Money
 from payments.unpaid import record_unpaid_goods
 
@@ -34,17 +31,9 @@ class HoldResult:
 
 
 def default_payment_method_id(platform: Platform, customer_id: str) -> str | None:
-    """The most recently linked active card of the customer."""
-    with write_transaction(platform.payments.engine) as session:
-        return session.scalar(
-            select(StoredPaymentMethod.id)
-            .where(
-                StoredPaymentMethod.customer_ref == customer_id,
-                StoredPaymentMethod.status == "active",
-            )
-            .order_by(StoredPaymentMethod.created_at.desc(), StoredPaymentMethod.id.desc())
-            .limit(1)
-        )
+    """The card the customer chose as default (the first one linked, unless changed)."""
+    found = default_payment_method(platform, customer_id)
+    return found[0] if found is not None else None
 
 
 def place_hold(

@@ -1,11 +1,11 @@
-"""The money side of a visit, through the sandbox network mounted in the real server."""
+"""The money side of a visit, through the sandbox network mounted in the real server.
+
+Cards are linked the way customers link them: on the network's hosted page."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -17,7 +17,9 @@ from facepay.checkout.charging import (
     settle_payment,
 )
 from facepay.customers.models import Customer
+from facepay.customers.payment_methods import list_payment_methods, set_default_payment_method
 from facepay.platform import Platform
+from facepay_demo.shop import link_card
 from payments.debt import Debt
 from payments.ledger.verify import verify_ledger
 from payments.money import Money
@@ -25,29 +27,6 @@ from payments.money import Money
 APPROVE = "4242424242424242"
 DO_NOT_HONOR = "4000000000000002"
 LIMIT_5000 = "4000000000003410"
-
-
-def link_card(platform: Platform, customer_id: str, pan: str) -> str:
-    """What the customer does on the network's hosted page, then the token is stored."""
-    processor = platform.payments.processors["sandbox"]
-    link = processor.begin_link(
-        customer_ref=customer_id,
-        return_url="http://127.0.0.1/linked",
-        idempotency_key=uuid.uuid4().hex,
-    )
-    assert link.redirect_url is not None
-    page = httpx.get(link.redirect_url)
-    assert page.status_code == 200
-    assert "<form" in page.text
-    done = httpx.post(
-        link.redirect_url,
-        data={"pan": pan, "exp_month": "12", "exp_year": "2031", "cvc": "123"},
-        follow_redirects=False,
-    )
-    assert done.status_code == 303, done.text
-    method = processor.complete_link(setup_ref=link.setup_ref, idempotency_key=uuid.uuid4().hex)
-    assert method.token_ref != pan
-    return platform.payments.methods.save(customer_id, method)
 
 
 def new_customer(platform: Platform) -> str:
@@ -127,3 +106,13 @@ def test_unpayable_rest_becomes_debt_that_blocks_the_next_visit(shop: Platform) 
     assert [d.amount for d in debts] == [5000]
     assert place_hold(shop, "p7", customer, "cab-1", Money(1000, "KRW")).refusal == OPEN_DEBT
     assert _balanced(shop)
+
+
+def test_the_hold_uses_the_card_the_customer_chose(shop: Platform) -> None:
+    customer = new_customer(shop)
+    link_card(shop, customer, APPROVE)
+    link_card(shop, customer, DO_NOT_HONOR)
+    assert place_hold(shop, "p8", customer, "cab-1", Money(1000, "KRW")).refusal is None
+    declining = next(m for m in list_payment_methods(shop, customer) if not m.is_default)
+    set_default_payment_method(shop, customer, declining.id)
+    assert place_hold(shop, "p9", customer, "cab-1", Money(1000, "KRW")).refusal == CARD_DECLINED

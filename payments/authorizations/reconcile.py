@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from payments.authorizations.models import Authorization, AuthStatus, Operation, OpStatus
@@ -46,9 +47,9 @@ class Reconciler:
     def run_once(self, now: datetime | None = None) -> ReconcileReport:
         now = now or utcnow()
         report = ReconcileReport()
-        for op_id in self.service.pending_intents(now - self.grace):
+        for op_id in pending_intents(self.service.engine, now - self.grace):
             self._finish(op_id, report)
-        for auth_id in self.service.expired_holds(now):
+        for auth_id in expired_holds(self.service.engine, now):
             self._expire(auth_id, report)
         return report
 
@@ -111,3 +112,30 @@ class Reconciler:
             return
         if result.authorization.status == AuthStatus.VOIDED:
             into.append(auth_id)
+
+
+def pending_intents(engine: Engine, older_than: datetime) -> list[str]:
+    """Operations sent (or about to be) whose outcome was never recorded."""
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(Operation.id)
+                .where(
+                    Operation.status == OpStatus.INTENT.value,
+                    Operation.created_at <= older_than,
+                )
+                .order_by(Operation.created_at)
+            )
+        )
+
+
+def expired_holds(engine: Engine, now: datetime) -> list[str]:
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(Authorization.id).where(
+                    Authorization.status == AuthStatus.HELD.value,
+                    Authorization.expires_at <= now,
+                )
+            )
+        )

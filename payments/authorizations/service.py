@@ -13,14 +13,15 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 
 import msgspec
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from payments.authorizations.dispatch import processor_call
 from payments.authorizations.models import Authorization, AuthStatus, Operation, OpStatus, Purpose
 from payments.authorizations.postings import Postings
 from payments.authorizations.transitions import (
@@ -311,7 +312,7 @@ class AuthorizationService:
                 return self.record(op_id, None)  # finished earlier; make sure it is stored
             kind = OperationKind(op.kind)
             processor = self._processor(auth.processor)
-            call = self._call_for(session, processor, op, auth)
+            call = processor_call(session, self.methods, processor, op, auth)
             ref = auth.processor_ref
             if op.status != OpStatus.INTENT.value:
                 self._reopen(op_id)  # never applied by the processor: send it again
@@ -338,34 +339,6 @@ class AuthorizationService:
             return processor.query_operation(kind=kind, idempotency_key=key, authorization_ref=ref)
         except ProcessorUnavailableError:
             return None
-
-    def _call_for(
-        self, session: Session, processor: Processor, op: Operation, auth: Authorization
-    ) -> Callable[[], Outcome]:
-        kind, key, amount = OperationKind(op.kind), op.processor_key, Money(op.amount, op.currency)
-        if kind is OperationKind.AUTHORIZE:
-            _, method = self.methods.load(session, auth.payment_method_id)
-            return lambda: processor.authorize(
-                payment_method=method,
-                amount=amount,
-                merchant_ref=auth.merchant_ref,
-                idempotency_key=key,
-            )
-        ref = auth.processor_ref
-        assert ref is not None
-        calls: dict[OperationKind, Callable[[], Outcome]] = {
-            OperationKind.INCREMENT: lambda: processor.increment_authorization(
-                authorization_ref=ref, additional=amount, idempotency_key=key
-            ),
-            OperationKind.CAPTURE: lambda: processor.capture(
-                authorization_ref=ref, amount=amount, idempotency_key=key
-            ),
-            OperationKind.VOID: lambda: processor.void(authorization_ref=ref, idempotency_key=key),
-            OperationKind.REFUND: lambda: processor.refund(
-                authorization_ref=ref, amount=amount, idempotency_key=key
-            ),
-        }
-        return calls[kind]
 
     def record(self, op_id: str, outcome: Outcome | None) -> OperationResult:
         """Record a processor outcome for an intent (once; later calls return the result)
@@ -418,29 +391,3 @@ class AuthorizationService:
     def _crash(self, kind: OperationKind, point: CrashPoint) -> None:
         if self.crash_hook is not None:
             self.crash_hook(kind, point)
-
-    # housekeeping ---------------------------------------------------------------
-
-    def pending_intents(self, older_than: datetime) -> list[str]:
-        with Session(self.engine) as session:
-            return list(
-                session.scalars(
-                    select(Operation.id)
-                    .where(
-                        Operation.status == OpStatus.INTENT.value,
-                        Operation.created_at <= older_than,
-                    )
-                    .order_by(Operation.created_at)
-                )
-            )
-
-    def expired_holds(self, now: datetime) -> list[str]:
-        with Session(self.engine) as session:
-            return list(
-                session.scalars(
-                    select(Authorization.id).where(
-                        Authorization.status == AuthStatus.HELD.value,
-                        Authorization.expires_at <= now,
-                    )
-                )
-            )

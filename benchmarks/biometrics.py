@@ -121,7 +121,8 @@ def bench_size(
     row: Row = {"identities": n, "queries": int(data.probes.shape[0])}
 
     rss0 = _rss_bytes()
-    tag = f"{n}-m{params.m}-efc{params.ef_construction}-s{SEED}"
+    # The generated gallery depends on the number of probes drawn, so it is in the key.
+    tag = f"{n}-q{queries}-m{params.m}-efc{params.ef_construction}-s{SEED}"
     hnsw, build_s, cached = _hnsw_for(data, ids, params, cache, tag)
     rss_hnsw = _rss_bytes() - rss0
     row.update(

@@ -34,20 +34,31 @@ CODE = re.compile(r"code is (\d+)")
 @dataclass(frozen=True)
 class ShopSetup:
     site_id: str
-    cabinet_id: str
-    provisioning_code: str
+    cabinets: tuple[tuple[str, str], ...]  # (cabinet id, one-time provisioning code)
+
+    @property
+    def cabinet_id(self) -> str:
+        return self.cabinets[0][0]
+
+    @property
+    def provisioning_code(self) -> str:
+        return self.cabinets[0][1]
 
 
-def open_shop(platform: Platform, name: str = "Mangwon-dong corner") -> ShopSetup:
+def open_shop(
+    platform: Platform, name: str = "Mangwon-dong corner", cabinets: int = 1
+) -> ShopSetup:
     products, lanes = server_catalog()
     with platform.sessions.begin() as session:
         seed_default_notices(session)
         site = create_site(session, name, CURRENCY)
-        cabinet = create_cabinet(session, site.id, f"{name} fridge", HOLD_AMOUNT)
         upsert_products(session, products)
-        set_planogram(session, cabinet.id, lanes)
-        code = issue_provisioning_code(session, cabinet.id)
-        return ShopSetup(site.id, cabinet.id, code)
+        made = []
+        for number in range(1, cabinets + 1):
+            cabinet = create_cabinet(session, site.id, f"{name} fridge {number}", HOLD_AMOUNT)
+            set_planogram(session, cabinet.id, lanes)
+            made.append((cabinet.id, issue_provisioning_code(session, cabinet.id)))
+        return ShopSetup(site.id, tuple(made))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,152 @@
+"""Checkout latency: face → unlock and door close → receipt, with 1 and with 8 cabinets.
+
+Embedded defaults (SQLite, in-process sandbox card network), the real server
+under uvicorn and real cabinet runtimes on simulated hardware in this process,
+linked over real WebSockets. Each cabinet serves visits back to back: a face
+at the front camera, one item taken, the door closed. Latencies are measured
+on the cabinet: the last front-camera frame before identification → the lock
+driven open, and the door closed → the receipt on the display.
+
+    python benchmarks/checkout.py [--cabinets 1,8] [--visits 12] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Run as a script, this folder comes first on sys.path and benchmarks/payments.py
+# would shadow the payments package: put the repository root there instead.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+sys.path.insert(0, str(ROOT))
+
+from api.app import create_app  # noqa: E402
+from biometrics.engine import FaceEngine  # noqa: E402
+from facepay.db.migrate import upgrade  # noqa: E402
+from facepay.keys.store import init_keys  # noqa: E402
+from facepay.platform import Platform  # noqa: E402
+from facepay.settings import Settings  # noqa: E402
+from facepay_demo.faces import demo_faces  # noqa: E402
+from facepay_demo.rig import build_rig, provision_cabinet  # noqa: E402
+from facepay_demo.script import APPROVING_CARD  # noqa: E402
+from facepay_demo.server import BackgroundServer, free_port  # noqa: E402
+from facepay_demo.shop import open_shop, sign_up  # noqa: E402
+from facepay_demo.visits import Pick, Visit, run_visit  # noqa: E402
+
+SHOPPERS = ("minji", "seojun", "hyunwoo", "yao")
+LANES = ("top-1", "top-2", "bottom-1", "bottom-2")
+
+
+def _percentiles(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"n": 0}
+    arr = np.asarray(values)
+    return {
+        "n": len(values),
+        "p50": round(float(np.percentile(arr, 50)), 1),
+        "p95": round(float(np.percentile(arr, 95)), 1),
+        "max": round(float(arr.max()), 1),
+    }
+
+
+async def run(cabinets: int, visits_each: int, seed: int) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="facepay-bench-"))
+    settings = Settings(data_dir=data_dir, port=free_port())
+    init_keys(settings.keys_dir)
+    platform = Platform(settings)
+    upgrade(platform.engine)
+    server = BackgroundServer(create_app(platform), settings.port)
+    server.start()
+    rigs = []
+    try:
+        engine = await asyncio.to_thread(FaceEngine.load)
+        faces = await asyncio.to_thread(demo_faces, engine)
+        shop = open_shop(platform, cabinets=cabinets)
+        for i, role in enumerate(SHOPPERS):
+            phone = f"+82 10-4000-{i:04d}"
+            await sign_up(platform, engine, shop.site_id, role, phone, APPROVING_CARD, faces[role])
+        for n, (_, code) in enumerate(shop.cabinets):
+            state_dir = data_dir / f"cabinet-{n}"
+            state_dir.mkdir()
+            await asyncio.to_thread(provision_cabinet, state_dir, server.url, code)
+            rig = build_rig(state_dir, seed=seed + n)
+            await rig.start()
+            rigs.append(rig)
+        unlock: list[float] = []
+        receipt: list[float] = []
+        failures: list[str] = []
+
+        async def serve(index: int) -> None:
+            rng = random.Random(seed + index)
+            rig = rigs[index]
+            for v in range(visits_each):
+                role = rng.choice(SHOPPERS)
+                frames = faces[role].front_frames(4, seed=seed * 1000 + index * 100 + v)
+                pick = Pick("take", rng.choice(LANES))
+                observed = await run_visit(rig, Visit(f"{index}/{v}", role, "face", frames, [pick]))
+                if observed.decision != "approve":
+                    failures.append(f"cabinet {index} visit {v}: {observed.message}")
+                    continue
+                unlock.append(observed.latency_ms["face_to_unlock"])
+                receipt.append(observed.latency_ms["close_to_receipt"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(serve(i) for i in range(cabinets)))
+        elapsed = time.perf_counter() - started
+        return {
+            "cabinets": cabinets,
+            "visits": cabinets * visits_each,
+            "seconds": round(elapsed, 1),
+            "face_to_unlock_ms": _percentiles(unlock),
+            "close_to_receipt_ms": _percentiles(receipt),
+            "failures": failures,
+        }
+    finally:
+        for rig in rigs:
+            await rig.stop()
+        server.stop()
+        platform.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cabinets", default="1,8", help="comma-separated cabinet counts")
+    parser.add_argument("--visits", type=int, default=12, help="visits per cabinet")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    for noisy in ("httpx", "facepay", "cabinet_runtime", "api"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    results = []
+    for count in (int(c) for c in args.cabinets.split(",")):
+        results.append(asyncio.run(run(count, args.visits, args.seed)))
+    columns = ("cabinets", "visits", "unlock p50", "unlock p95", "receipt p50", "receipt p95")
+    print(
+        f"checkout latency, ms (cores: {os.cpu_count()}; targets: p95 unlock <= 300, receipt <= 500)"
+    )
+    print(" ".join(f"{c:>11}" for c in (*columns, "failed")))
+    for r in results:
+        u, c = r["face_to_unlock_ms"], r["close_to_receipt_ms"]
+        cells = (r["cabinets"], r["visits"], u.get("p50", "-"), u.get("p95", "-"))
+        cells += (c.get("p50", "-"), c.get("p95", "-"), len(r["failures"]))
+        print(" ".join(f"{cell:>11}" for cell in cells))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"cores": os.cpu_count(), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

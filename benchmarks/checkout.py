@@ -134,9 +134,7 @@ def main() -> None:
     for count in (int(c) for c in args.cabinets.split(",")):
         results.append(asyncio.run(run(count, args.visits, args.seed)))
     columns = ("cabinets", "visits", "unlock p50", "unlock p95", "receipt p50", "receipt p95")
-    print(
-        f"checkout latency, ms (cores: {os.cpu_count()}; targets: p95 unlock <= 300, receipt <= 500)"
-    )
+    print(f"checkout latency, ms ({os.cpu_count()} cores; targets p95: unlock 300, receipt 500)")
     print(" ".join(f"{c:>11}" for c in (*columns, "failed")))
     for r in results:
         u, c = r["face_to_unlock_ms"], r["close_to_receipt_ms"]

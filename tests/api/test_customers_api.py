@@ -68,6 +68,8 @@ def test_bad_input_gets_problem_documents_and_changes_nothing(
         _problem(client.get("/v1/me", headers={"Authorization": "Bearer fps1.x.y"}), 401)
         _problem(client.post("/v1/phone-verifications", json={"phone": "+821099999999"}), 404)
         _problem(client.get("/v1/consent-notices/biometric", params={"language": "xx"}), 400)
+        paths = client.get("/schema/openapi.json").json()["paths"]
+        assert {"/v1/customers", "/v1/me", "/v1/me/face", "/v1/me/qr-tokens"} <= set(paths)
     with live_platform.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Customer)) == 0
 

@@ -13,6 +13,8 @@ from biometrics.engine import DetectedFace, FaceEngine
 from biometrics.errors import BiometricsError
 from biometrics.images import read_image
 from biometrics.model_pack import default_pack_dir
+from biometrics.pose import estimate_pose
+from biometrics.quality import QualityConfig
 
 ImageArray = npt.NDArray[np.uint8]
 FRAME_SIZE = (480, 640)  # rows, cols
@@ -35,18 +37,24 @@ def shipped_photos() -> list[Path]:
     return [p for p in candidates if p.is_file()]
 
 
-def _frame_around(image: ImageArray, centre: tuple[float, float], scale: float) -> ImageArray:
+def _frame_around(
+    image: ImageArray, centre: tuple[float, float], scale: float, roll_deg: float
+) -> ImageArray:
+    """The photo scaled, turned so the eyes are level, ``centre`` in the middle."""
     rows, cols = FRAME_SIZE
-    matrix = np.array(
-        [[scale, 0.0, cols / 2 - scale * centre[0]], [0.0, scale, rows / 2 - scale * centre[1]]]
-    )
+    matrix = cv2.getRotationMatrix2D(centre, roll_deg, scale)
+    matrix[0, 2] += cols / 2 - centre[0]
+    matrix[1, 2] += rows / 2 - centre[1]
     framed = cv2.warpAffine(image, matrix, (cols, rows), borderMode=cv2.BORDER_REPLICATE)
     return np.asarray(framed, np.uint8)
 
 
 def source_faces(engine: FaceEngine, *, mirrored: bool = True) -> list[SourceFace]:
-    """Every large enough face of the shipped photos, each centred in its own
-    640x480 frame so that the face spans ~100-160 px (mirrored copies too)."""
+    """Every face of the shipped photos that a cabinet would go on to check: large
+    enough and within the quality gate's head-pose limits (liveness runs only on
+    frames that passed quality). Each is centred in its own 640x480 frame so the
+    face spans ~100-160 px; mirrored copies too."""
+    limits = QualityConfig()  # roll is in the image plane: undone, not filtered
     sources: list[SourceFace] = []
     for path in shipped_photos():
         try:
@@ -55,11 +63,15 @@ def source_faces(engine: FaceEngine, *, mirrored: bool = True) -> list[SourceFac
             continue
         for index, face in enumerate(engine.detect(photo)):
             iod = float(np.linalg.norm(face.kps[1] - face.kps[0]))
-            if iod < MIN_IOD_PX or face.score < 0.6:
+            pose = estimate_pose(face.kps)
+            if iod < MIN_IOD_PX or face.score < limits.min_detection_score:
+                continue
+            if abs(pose.yaw) > limits.max_yaw or abs(pose.pitch) > limits.max_pitch:
                 continue
             scale = float(np.clip(50.0 / iod, 1.0, 2.0))
             centre = (float(face.kps[2][0]), float(face.kps[2][1]))
-            variants = [(f"{path.stem}-{index}", _frame_around(photo, centre, scale))]
+            framed = _frame_around(photo, centre, scale, pose.roll)
+            variants = [(f"{path.stem}-{index}", framed)]
             if mirrored:
                 flipped = np.ascontiguousarray(variants[0][1][:, ::-1])
                 variants.append((f"{path.stem}-{index}-mirrored", flipped))

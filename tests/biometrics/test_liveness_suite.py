@@ -10,7 +10,7 @@ from biometrics.engine import FaceEngine
 @pytest.fixture(scope="module")
 def report(engine: FaceEngine) -> dict[str, dict]:  # type: ignore[type-arg]
     sources = source_faces(engine, mirrored=False)
-    chosen = [s for s in sources if s.name in ("t1-1", "yaoming-0", "gdp-1")]
+    chosen = [s for s in sources if s.name in ("t1-0", "yaoming-0", "gdp-1")]
     assert len(chosen) == 3
     results = run_suite(engine, chosen, seed=1)
     assert sum(r.kind == GENUINE for r in results) == 3
@@ -20,7 +20,7 @@ def report(engine: FaceEngine) -> dict[str, dict]:  # type: ignore[type-arg]
 
 def test_source_faces_come_from_shipped_photos(engine: FaceEngine) -> None:
     sources = source_faces(engine, mirrored=False)
-    assert len(sources) >= 8
+    assert len(sources) >= 5
     assert all(s.frame.shape == (480, 640, 3) for s in sources)
 
 
@@ -37,7 +37,10 @@ def test_depth_and_motion_together(report: dict[str, dict]) -> None:  # type: ig
     assert both["bpcer"] == 0.0
 
 
-def test_motion_alone_is_reported(report: dict[str, dict]) -> None:  # type: ignore[type-arg]
+def test_motion_alone_catches_turned_prints_and_screens(report: dict[str, dict]) -> None:  # type: ignore[type-arg]
     motion = report["motion"]
-    assert 0.0 <= motion["bpcer"] <= 1.0
     assert motion["attack_counts"] == dict.fromkeys(sorted(ATTACK_TYPES), 3)
+    # 0 in the benchmark's 12-source run; one slip in three is tolerated here
+    # because landmark numerics differ slightly between CPUs
+    assert all(rate <= 1 / 3 for rate in motion["apcer"].values())
+    assert motion["bpcer"] <= 1 / 3

@@ -95,7 +95,7 @@ async def main() -> None:
         n = outbox.total()
         outbox.put(p.Telemetry(at=float(n), temperature_c=4.0, door="closed", locked=True,
                                state="idle"))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.03)
     while outbox.depth():
         await asyncio.sleep(0.05)
     link.stop()
@@ -119,7 +119,7 @@ def _rows(state: Path, where: str) -> set[str]:
 async def test_every_message_is_delivered_and_acknowledged_across_a_kill_and_restart(
     tmp_path: Path,
 ) -> None:
-    total = 80
+    total = 100
     peer = ProtocolPeer(PeerBehaviour(ack_delay_s=0.15))  # keep messages in flight
     await peer.start()
     state = tmp_path / "cabinet"

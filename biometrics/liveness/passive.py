@@ -104,8 +104,12 @@ class PassiveModel:
 
         if not path.is_file():
             raise LivenessModelError(f"passive liveness model {path} does not exist")
+        options = onnxruntime.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see engine
         try:
-            return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            return onnxruntime.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own types for bad files
             raise LivenessModelError(f"cannot load passive liveness model {path}: {exc}") from exc
 

@@ -1,9 +1,10 @@
 """Background recovery while the server runs: finish interrupted work.
 
-At start and then periodically: settle purchase sessions whose close was
-recorded but whose settlement did not finish (a crash, a processor outage),
-and let payments reconcile operations with unknown outcomes and void expired
-holds. Both are idempotent, so every API node may run them.
+At start, build the site galleries. Then, periodically: settle purchase
+sessions whose close was recorded but whose settlement did not finish (a
+crash, a processor outage), and let payments reconcile operations with
+unknown outcomes and void expired holds. Both are idempotent, so every API
+node may run them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from litestar.channels import ChannelsPlugin
 
 from api.gateway import cabinet_channel
 from facepay.checkout.closing import settle_unsettled
+from facepay.identification.service import identification_service
 from facepay.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,16 @@ def recover_once(platform: Platform, channels: ChannelsPlugin) -> None:
     settle_unsettled(platform, publish)
 
 
+def warm_galleries(platform: Platform) -> None:
+    """Build every site's matcher now, not on a customer's first visit."""
+    identification_service(platform).warm()
+
+
 async def _loop(platform: Platform, channels: ChannelsPlugin) -> None:
+    try:
+        await to_thread.run_sync(warm_galleries, platform)
+    except Exception:  # not ready yet (no keys, no schema): galleries build on first use
+        log.exception("warming the galleries failed")
     while True:
         try:
             await to_thread.run_sync(recover_once, platform, channels)

@@ -20,7 +20,8 @@ from cabinet_runtime.session_model import SessionState
 from facepay_demo.faces import FrontFrame
 from facepay_demo.rig import CabinetRig
 
-PICK_PAUSE_S = 0.9  # a hand reaching, the scale settling
+PICK_PAUSE_S = 1.3  # a hand reaching in and out (a grab rings the shelf for ~1.1 s)
+CLOSE_PAUSE_S = 2.0  # after the last item: stepping back, swinging the door shut
 DECISION_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 40.0
 ATTEMPTS = 3
@@ -108,6 +109,7 @@ async def run_visit(rig: CabinetRig, visit: Visit) -> Observed:
             assert pick.sku is not None
             await rig.do(rig.world.put, pick.lane, pick.sku, pick.qty)
         await asyncio.sleep(PICK_PAUSE_S)
+    await asyncio.sleep(CLOSE_PAUSE_S - PICK_PAUSE_S)
     shown_at_close = len(rig.display.shown)
     closed_at = time.perf_counter()
     await rig.do(rig.world.door.close)

@@ -111,7 +111,9 @@ def upgrade() -> None:
         sa.Column("provisioned_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("hold_amount", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("online", sa.Boolean(), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_telemetry", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["site_id"], ["sites.id"], name=op.f("fk_cabinets_site_id_sites")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cabinets")),
@@ -252,6 +254,43 @@ def upgrade() -> None:
     with op.batch_alter_table("qr_tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_qr_tokens_customer_id"), ["customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_qr_tokens_expires_at"), ["expires_at"], unique=False)
+
+    op.create_table(
+        "cabinet_outbox",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("cabinet_id", sa.String(length=36), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("acked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["cabinet_id"], ["cabinets.id"], name=op.f("fk_cabinet_outbox_cabinet_id_cabinets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cabinet_outbox")),
+    )
+    with op.batch_alter_table("cabinet_outbox", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_cabinet_outbox_acked_at"), ["acked_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_cabinet_outbox_cabinet_id"), ["cabinet_id"], unique=False
+        )
+
+    op.create_table(
+        "cabinet_provisioning_codes",
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("cabinet_id", sa.String(length=36), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cabinet_id"],
+            ["cabinets.id"],
+            name=op.f("fk_cabinet_provisioning_codes_cabinet_id_cabinets"),
+        ),
+        sa.PrimaryKeyConstraint("code_hash", name=op.f("pk_cabinet_provisioning_codes")),
+    )
+    with op.batch_alter_table("cabinet_provisioning_codes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_cabinet_provisioning_codes_cabinet_id"), ["cabinet_id"], unique=False
+        )
 
     op.create_table(
         "inventory_levels",
@@ -660,6 +699,8 @@ def upgrade() -> None:
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("idem_scope", sa.String(length=60), nullable=False),
+        sa.Column("idem_key", sa.String(length=200), nullable=False),
         sa.Column("goods_taken", sa.Boolean(), nullable=False),
         sa.Column("decline_code", sa.String(length=40), nullable=True),
         sa.Column("message", sa.String(length=300), nullable=False),
@@ -799,6 +840,15 @@ def downgrade() -> None:
 
     op.drop_table("phone_verifications")
     op.drop_table("inventory_levels")
+    with op.batch_alter_table("cabinet_provisioning_codes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cabinet_provisioning_codes_cabinet_id"))
+
+    op.drop_table("cabinet_provisioning_codes")
+    with op.batch_alter_table("cabinet_outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cabinet_outbox_cabinet_id"))
+        batch_op.drop_index(batch_op.f("ix_cabinet_outbox_acked_at"))
+
+    op.drop_table("cabinet_outbox")
     with op.batch_alter_table("qr_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_qr_tokens_expires_at"))
         batch_op.drop_index(batch_op.f("ix_qr_tokens_customer_id"))

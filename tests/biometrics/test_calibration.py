@@ -123,8 +123,8 @@ def test_shipped_default_table_describes_how_it_was_made() -> None:
 
 
 def test_default_table_build_is_reproducible(engine: FaceEngine) -> None:
-    a = build_default_table(engine, per_face=1, seed=5)
-    b = build_default_table(engine, per_face=1, seed=5)
+    a = build_default_table(engine, per_face=2, seed=5)
+    b = build_default_table(engine, per_face=2, seed=5)
     assert a.provenance["identities"] == b.provenance["identities"]
     assert a.impostor.mean == pytest.approx(b.impostor.mean, abs=1e-4)
     assert a.genuine.mean == pytest.approx(b.genuine.mean, abs=1e-4)

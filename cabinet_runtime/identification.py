@@ -26,7 +26,7 @@ from cabinet_runtime.hardware.interfaces import BgrFrame, DepthMap
 
 log = logging.getLogger(__name__)
 
-QR_PREFIX = "fp"  # tokens the platform issues start with this; other QR codes are ignored
+QR_PREFIX = p.QR_TOKEN_PREFIX
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class FaceEvidence:
     embedding: bytes  # 512 little-endian float32, L2-normalised
     quality: p.QualityReport
     liveness: p.LivenessReport
+    pack_id: str  # the model pack that computed the embedding
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class FrontIdentifier:
                 frames=len(streak.frames),
                 reasons=tuple(dict.fromkeys(reasons)),
             ),
+            pack_id=self._engine.pack_id,
         )
 
 

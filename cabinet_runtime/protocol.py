@@ -36,6 +36,8 @@ import msgspec
 PROTOCOL_VERSION = 1
 EMBEDDING_DIM = 512
 EMBEDDING_BYTES = EMBEDDING_DIM * 4  # little-endian float32
+# Tokens the platform issues for QR unlock start with this; other QR codes are ignored.
+QR_TOKEN_PREFIX = "FPQ1."  # noqa: S105 - a marker, not a secret
 
 AUTH_DOMAIN = b"facepay-cabinet-auth-v1\n"
 COMMAND_DOMAIN = b"facepay-cabinet-command-v1\n"
@@ -124,6 +126,8 @@ class Identify(Message, tag="identify", frozen=True):
     """Cabinet → server: a face embedding with its evidence, or a QR token instead.
 
     Exactly one of ``embedding`` (512 little-endian float32) and ``qr_token``.
+    ``pack_id`` names the face model pack that computed the embedding: the server
+    never compares it with templates of another pack.
     """
 
     session_id: NonEmpty
@@ -131,6 +135,7 @@ class Identify(Message, tag="identify", frozen=True):
     quality: QualityReport | None = None
     liveness: LivenessReport | None = None
     qr_token: str | None = None
+    pack_id: str | None = None
 
     def __post_init__(self) -> None:
         if (self.embedding is None) == (self.qr_token is None):

@@ -237,6 +237,7 @@ class CabinetRuntime:
                     embedding=evidence.embedding,
                     quality=evidence.quality,
                     liveness=evidence.liveness,
+                    pack_id=evidence.pack_id,
                 )
         except SessionError as exc:
             log.info("identification not started: %s", exc)

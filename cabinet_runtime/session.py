@@ -144,6 +144,7 @@ class SessionMachine:
         quality: p.QualityReport | None = None,
         liveness: p.LivenessReport | None = None,
         qr_token: str | None = None,
+        pack_id: str | None = None,
     ) -> str:
         """Start a session with a face's evidence (or a QR token); returns the session id."""
         if not self.can_start():
@@ -155,6 +156,7 @@ class SessionMachine:
             quality=quality,
             liveness=liveness,
             qr_token=qr_token,
+            pack_id=pack_id,
         )
         self._enter(
             SessionState.IDENTIFYING,

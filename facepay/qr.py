@@ -27,6 +27,7 @@ from typing import Any, cast
 import segno
 from sqlalchemy import CursorResult, delete, select, update
 
+from cabinet_runtime.protocol import QR_TOKEN_PREFIX
 from facepay.customers.derived_keys import QR_TOKEN, derive_key
 from facepay.customers.models import CohortMembership, QrToken
 from facepay.customers.service import load_customer
@@ -34,7 +35,7 @@ from facepay.db.base import utcnow
 from facepay.errors import FacePayError
 from facepay.platform import Platform
 
-PREFIX = "FPQ1."
+PREFIX = QR_TOKEN_PREFIX
 TOKEN_TTL = timedelta(seconds=30)
 _BODY = struct.Struct(">16sI16s")
 _MAC_BYTES = 16

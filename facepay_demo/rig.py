@@ -160,7 +160,6 @@ def cabinet_toml(state_dir: Path, gateway_url: str | None = None) -> str:
                 "faces = true",
                 "frames_required = 3",
                 "interval_s = 0.03",
-                'qr_prefix = "FPQ1."',
                 *hardware_toml(),
             ]
         )

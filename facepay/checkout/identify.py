@@ -37,6 +37,7 @@ from payments.money import Money
 STEP_UP_TTL_S = 60.0
 STEP_UP_PROMPT = "Enter the last 4 digits of your phone number."
 NOT_RECOGNISED = "Face not recognised. Use the QR code in the FacePay app."
+MODEL_MISMATCH = "This cabinet cannot check faces right now. Use the QR code in the FacePay app."
 LIVENESS_FAILED = "Please face the camera directly and try again."
 WELCOME = "Welcome! Take what you like and close the door."
 
@@ -145,6 +146,8 @@ def _apply(
         _pending.put(visit.purchase_id, embedding)
         _record(platform, visit, state="step_up")
         return [_result(visit, "step_up", STEP_UP_PROMPT)]
+    if "model_pack_mismatch" in outcome.reasons:
+        return _deny(platform, visit, MODEL_MISMATCH)
     return _deny(platform, visit, NOT_RECOGNISED)
 
 
@@ -207,7 +210,9 @@ def identify_customer(
     if not message.liveness.passed or (message.quality is not None and not message.quality.passed):
         return _deny(platform, visit, LIVENESS_FAILED)
     embedding = np.asarray(unpack_embedding(message.embedding), dtype=np.float32)
-    outcome = identification_service(platform).identify(visit.site_id, embedding)
+    outcome = identification_service(platform).identify(
+        visit.site_id, embedding, pack_id=message.pack_id
+    )
     return _apply(platform, visit, outcome, embedding)
 
 

@@ -132,8 +132,8 @@ def test_a_different_person_or_a_bad_frame_restarts_the_streak(
 
 def test_qr_tokens_are_read_and_foreign_codes_ignored(engine: FaceEngine) -> None:
     identifier = FrontIdentifier(engine)
-    assert identifier.observe(encode_qr("fp1.session-token-abc")) == QrEvidence(
-        "fp1.session-token-abc"
+    assert identifier.observe(encode_qr("FPQ1.session-token-abc")) == QrEvidence(
+        "FPQ1.session-token-abc"
     )
     assert identifier.observe(encode_qr("https://example.com/promo")) is None
 

@@ -22,7 +22,7 @@ from cabinet_runtime.runtime import CabinetRuntime
 from cabinet_runtime.session_model import SessionState
 
 CABINET_ID = "cab-rt-1"
-TOKEN = "fp1.qr-token-for-tests"
+TOKEN = "FPQ1.qr-token-for-tests"
 
 
 def _toml(state_dir: Path) -> str:
@@ -236,7 +236,7 @@ async def test_link_lost_mid_session_the_session_completes_and_is_delivered_late
     assert cabinet.runtime.outbox.depth() > 0
     # no new session while the link is down, even with a QR code in front of the camera
     await cabinet.wait_state(SessionState.IDLE, timeout_s=10)
-    await cabinet.show_qr("fp1.second-customer")
+    await cabinet.show_qr("FPQ1.second-customer")
     await asyncio.sleep(1.5)  # well past the cool-down
     assert cabinet.runtime.machine.state is SessionState.IDLE
     queued = [p.decode_from_cabinet(e.payload) for e in cabinet.runtime.outbox.due(1e18)]
@@ -247,7 +247,7 @@ async def test_link_lost_mid_session_the_session_completes_and_is_delivered_late
     assert {line.sku: line.qty for line in closed.lines} == {"bar": 1}
     # with the link back, the waiting customer is identified
     await peer.wait_for(
-        lambda: any(m.qr_token == "fp1.second-customer" for m in peer.messages_of(p.Identify))
+        lambda: any(m.qr_token == "FPQ1.second-customer" for m in peer.messages_of(p.Identify))
     )
 
 

@@ -142,7 +142,7 @@ def rig(tmp_path: Path) -> Rig:
     return make_rig(tmp_path)
 
 
-QR = "fp1.qr-token-123"
+QR = "FPQ1.qr-token-123"
 
 
 def _approved_and_unlocked(rig: Rig, machine: SessionMachine) -> str:

@@ -3,25 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from conftest import World
 from sqlalchemy import select
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
+from biometrics.engine import FaceEngine
 from cabinet_runtime import protocol as p
 from cabinet_runtime.identification import encode_qr
 from cabinet_runtime.identity import IdentityStore
 from facepay.catalog.models import InventoryLevel
 from facepay.checkout.charging import NO_CARD, OPEN_DEBT
-from facepay.checkout.identify import NOT_RECOGNISED
+from facepay.checkout.identify import MODEL_MISMATCH, NOT_RECOGNISED
 from facepay.errors import FacePayError
 from facepay.notifications import messages_to
 from facepay.qr import issue_qr_token, redeem_qr_token
 from facepay_demo.visits import Pick, Visit, run_visit
 from payments.authorizations.models import Operation
 from payments.ledger.verify import verify_ledger
+
+
+@contextlib.asynccontextmanager
+async def as_the_cabinet(world: World) -> AsyncIterator[ClientConnection]:
+    """A second, authenticated connection with the cabinet's own device key."""
+    identity = IdentityStore(world.state_dir).load()
+    async with connect(world.server.ws_url + "/v1/cabinets/ws") as ws:
+        await ws.send(p.encode(p.Hello(cabinet_id=identity.cabinet_id)))
+        challenge = p.decode_from_server(await ws.recv())
+        assert isinstance(challenge, p.Challenge)
+        signature = identity.sign_challenge(challenge.nonce)
+        await ws.send(p.encode(p.AuthResponse(cabinet_id=identity.cabinet_id, signature=signature)))
+        assert isinstance(p.decode_from_server(await ws.recv()), p.AuthOk)
+        yield ws
 
 
 def _face(world: World, role: str, seed: int = 1) -> Visit:
@@ -169,14 +186,7 @@ async def test_duplicate_session_closed_charges_once(world: World) -> None:
         review=False,
         totals=p.RecognisedTotals(items=3, weight_delta_g=-1116.0),
     )
-    identity = IdentityStore(world.state_dir).load()
-    async with connect(world.server.ws_url + "/v1/cabinets/ws") as ws:
-        await ws.send(p.encode(p.Hello(cabinet_id=identity.cabinet_id)))
-        challenge = p.decode_from_server(await ws.recv())
-        assert isinstance(challenge, p.Challenge)
-        signature = identity.sign_challenge(challenge.nonce)
-        await ws.send(p.encode(p.AuthResponse(cabinet_id=identity.cabinet_id, signature=signature)))
-        assert isinstance(p.decode_from_server(await ws.recv()), p.AuthOk)
+    async with as_the_cabinet(world) as ws:
         for message in (duplicate, duplicate, late):
             await ws.send(p.encode(message))
         acked = set()
@@ -197,3 +207,28 @@ async def test_duplicate_session_closed_charges_once(world: World) -> None:
         ).all()
     assert len(captures) == 1
     assert _ledger_balanced(world)
+
+
+async def test_an_embedding_of_another_model_pack_is_never_compared(
+    world: World, engine: FaceEngine
+) -> None:
+    frame = world.faces["minji"].front_frames(1, seed=12)[0].image
+    embedding = engine.embed(frame, engine.detect(frame)[:1])[0]
+    evidence = {
+        "embedding": p.pack_embedding([float(x) for x in embedding]),
+        "quality": p.QualityReport(score=0.9, passed=True),
+        "liveness": p.LivenessReport(score=1.0, passed=True, method="depth"),
+    }
+    same = p.Identify(session_id="pack-same", pack_id=engine.pack_id, **evidence)
+    other = p.Identify(session_id="pack-other", pack_id="w600k_r50-0123456789abcdef", **evidence)
+    answers = {}
+    async with as_the_cabinet(world) as ws:
+        for message in (other, same):
+            await ws.send(p.encode(message))
+        while len(answers) < 2:
+            reply = p.decode_from_server(await asyncio.wait_for(ws.recv(), 10))
+            if isinstance(reply, p.IdentifyResult):
+                answers[reply.session_id] = reply
+    assert answers["pack-other"].decision == "deny"
+    assert answers["pack-other"].reason == MODEL_MISMATCH
+    assert answers["pack-same"].decision == "approve"

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from facepay.db.engine import make_engine
 from facepay.db.migrate import head_revision, migration_state, upgrade
 from facepay.db.models import all_metadata
+from payments.db import create_payments_engine, write_transaction
+from payments.ledger.models import AccountKind
+from payments.ledger.service import Ledger
+from payments.money import Money
 
 EXPECTED_TABLES = {
     "customers",
@@ -69,3 +75,26 @@ def _belongs_to_other_metadata(diff: object, metadata: object) -> bool:
         table = diff[1].table.name
         return any(table in m.tables for m in all_metadata() if m is not metadata)
     return False
+
+
+def test_migrated_ledger_refuses_edits(database_url: str) -> None:
+    engine = make_engine(database_url)
+    payments_engine = create_payments_engine(database_url)
+    try:
+        upgrade(engine)
+        with write_transaction(payments_engine) as session:
+            ledger = Ledger(session)
+            debit = ledger.open_account(AccountKind.CUSTOMER_DEBT, "c1", "KRW")
+            credit = ledger.open_account(AccountKind.MERCHANT_PAYABLE, "m1", "KRW")
+            ledger.transfer("t1", debit, credit, Money(1500, "KRW"))
+        with engine.connect() as connection:
+            for statement in (
+                "UPDATE payments_ledger_transfers SET amount = 0",
+                "DELETE FROM payments_ledger_transfers",
+            ):
+                with pytest.raises(DBAPIError, match="append-only"):
+                    connection.execute(text(statement))
+                connection.rollback()
+    finally:
+        engine.dispose()
+        payments_engine.dispose()

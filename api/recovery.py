@@ -3,8 +3,8 @@
 At start, build the site galleries. Then, periodically: settle purchase
 sessions whose close was recorded but whose settlement did not finish (a
 crash, a processor outage), and let payments reconcile operations with
-unknown outcomes and void expired holds. Both are idempotent, so every API
-node may run them.
+unknown outcomes, void expired holds and purge old idempotency keys. Both
+are idempotent, so every API node may run them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from api.gateway import cabinet_channel
 from facepay.checkout.closing import settle_unsettled
 from facepay.identification.service import identification_service
 from facepay.platform import Platform
+from payments.maintenance import run_maintenance
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def recover_once(platform: Platform, channels: ChannelsPlugin) -> None:
     def publish(cabinet_id: str, payload: bytes) -> None:
         channels.publish(payload, cabinet_channel(cabinet_id))
 
-    platform.payments.reconciler.run_once()
+    run_maintenance(platform.payments.authorizations)
     settle_unsettled(platform, publish)
 
 

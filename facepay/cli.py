@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "facepay.cabinets.cli",
     "facepay_demo.main",
     "facepay.customers.commands",
+    "facepay.payments_cli",
 )
 Handler = Callable[[argparse.Namespace, Settings], int]
 

@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine
 
 from facepay.settings import Settings
-from payments.authorizations.reconcile import Reconciler
 from payments.authorizations.service import AuthorizationService
 from payments.db import create_payments_engine
 from payments.debt import DebtService
@@ -64,7 +63,6 @@ class PaymentServices:
     methods: PaymentMethodStore
     authorizations: AuthorizationService
     debts: DebtService
-    reconciler: Reconciler
 
     def close(self) -> None:
         for processor in self.processors.values():
@@ -98,5 +96,4 @@ def build_payment_services(settings: Settings, signing_key: Ed25519PrivateKey) -
         methods=methods,
         authorizations=authorizations,
         debts=DebtService(engine, authorizations),
-        reconciler=Reconciler(authorizations),
     )

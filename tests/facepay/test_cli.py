@@ -33,7 +33,18 @@ def _facepay(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedPr
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     result = _facepay(tmp_path, "--help")
     assert result.returncode == 0
-    for command in ("serve", "doctor", "db", "keys", "audit"):
+    for command in (
+        "serve",
+        "demo",
+        "doctor",
+        "db",
+        "keys",
+        "audit",
+        "ledger",
+        "webhooks",
+        "cabinets",
+        "customers",
+    ):
         assert command in result.stdout
     keys = _facepay(tmp_path, "keys", "--help")
     assert "init" in keys.stdout and "rotate-kek" in keys.stdout
@@ -53,6 +64,9 @@ def test_doctor_json_reports_each_part(tmp_path: Path) -> None:
     assert _facepay(tmp_path, "db", "current").returncode == 1
     assert _facepay(tmp_path, "db", "upgrade").returncode == 0
     assert _facepay(tmp_path, "db", "current").returncode == 0
+    ledger = _facepay(tmp_path, "ledger", "verify")
+    assert ledger.returncode == 0, ledger.stderr
+    assert "ledger OK" in ledger.stdout
     healthy = _facepay(tmp_path, "doctor", "--json")
     assert healthy.returncode == 0, healthy.stdout
     report = json.loads(healthy.stdout)

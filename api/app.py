@@ -18,6 +18,7 @@ from api.problems import EXCEPTION_HANDLERS
 from api.receipts import receipt_json, receipt_page
 from api.recovery import recovery
 from api.sandbox_mount import sandbox_network
+from api.webhooks import stripe_webhook
 from facepay.platform import Platform
 from facepay.settings import Settings, load_settings
 
@@ -44,6 +45,7 @@ def create_app(platform: Platform) -> Litestar:
             sandbox_network(platform),
             receipt_page,
             receipt_json,
+            stripe_webhook,
             CustomerController,
             customer_pages,
         ],

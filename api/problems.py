@@ -10,6 +10,14 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from facepay.errors import FacePayError
+from payments.errors import (
+    IdempotencyConflictError,
+    InvalidRequestError,
+    OpenDebtError,
+    PaymentsError,
+    ProcessorUnavailableError,
+)
+from payments.errors import NotFoundError as PaymentsNotFoundError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -26,6 +34,22 @@ def problem(
 
 def domain_error(_: Request[Any, Any, Any], exc: FacePayError) -> Response[dict[str, Any]]:
     return problem(exc.status_code, exc.title, str(exc), exc.problem_type)
+
+
+_PAYMENTS_STATUS: tuple[tuple[type[PaymentsError], int, str], ...] = (
+    (InvalidRequestError, 400, "Invalid request"),
+    (PaymentsNotFoundError, 404, "Not found"),
+    (OpenDebtError, 409, "Open debt"),
+    (IdempotencyConflictError, 409, "Idempotency key reused"),
+    (ProcessorUnavailableError, 503, "Processor unavailable"),
+)
+
+
+def payments_error(_: Request[Any, Any, Any], exc: PaymentsError) -> Response[dict[str, Any]]:
+    for kind, status, title in _PAYMENTS_STATUS:
+        if isinstance(exc, kind):
+            return problem(status, title, str(exc))
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Payment error", str(exc))
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -50,6 +74,7 @@ def _title(status: int) -> str:
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     FacePayError: domain_error,
+    PaymentsError: payments_error,
     HTTPException: http_error,
     Exception: unexpected_error,
 }

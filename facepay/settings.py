@@ -44,6 +44,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # running one (python -m payments.sandbox) is given, with its API key.
     sandbox_network_url: str | None = None
     sandbox_api_key: str | None = None
+    stripe_webhook_secret: str | None = None  # whsec_...; the endpoint is off without it
 
     @property
     def keys_dir(self) -> Path:
@@ -188,8 +189,9 @@ def masked(settings: Settings) -> dict[str, Any]:
     """The effective settings with secrets hidden, for `facepay doctor`."""
     out: dict[str, Any] = msgspec.to_builtins(settings, enc_hook=str)
     out["database_url"] = settings.effective_database_url.render_as_string(hide_password=True)
-    if settings.sandbox_api_key:
-        out["sandbox_api_key"] = "***"
+    for secret in ("sandbox_api_key", "stripe_webhook_secret"):
+        if out.get(secret):
+            out[secret] = "***"
     if settings.redis_url:
         out["redis_url"] = make_url(settings.redis_url).render_as_string(hide_password=True)
     out["data_dir"] = str(settings.data_dir.absolute())

@@ -1,0 +1,62 @@
+"""The Stripe webhook endpoint: signed, fresh and new events only."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from litestar.testing import TestClient
+
+from api.app import create_app
+from facepay.db.migrate import upgrade
+from facepay.keys.store import init_keys
+from facepay.platform import Platform
+from facepay.settings import Settings
+from payments.webhooks_inbound import signature_header
+
+SECRET = "whsec_test_0123456789abcdef"
+
+
+def _client(tmp_path: Path, secret: str | None = SECRET) -> TestClient:  # type: ignore[type-arg]
+    settings = Settings(data_dir=tmp_path, stripe_webhook_secret=secret)
+    init_keys(settings.keys_dir)
+    platform = Platform(settings)
+    upgrade(platform.engine)
+    return TestClient(app=create_app(platform))
+
+
+def _event(event_id: str) -> bytes:
+    return json.dumps({"id": event_id, "type": "payment_intent.succeeded", "data": {}}).encode()
+
+
+def test_signed_event_is_accepted_once(tmp_path: Path) -> None:
+    body = _event("evt_1")
+    header = signature_header([SECRET], int(time.time()), body)
+    with _client(tmp_path) as client:
+        first = client.post(
+            "/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": header}
+        )
+        again = client.post(
+            "/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": header}
+        )
+    assert first.status_code == 200
+    assert first.json() == {"event_id": "evt_1", "duplicate": False}
+    assert again.json() == {"event_id": "evt_1", "duplicate": True}
+
+
+def test_bad_stale_and_missing_signatures_are_problems(tmp_path: Path) -> None:
+    body = _event("evt_2")
+    stale = signature_header([SECRET], int(time.time()) - 301, body)
+    forged = signature_header(["whsec_someone_else"], int(time.time()), body)
+    with _client(tmp_path) as client:
+        for headers in ({"Stripe-Signature": stale}, {"Stripe-Signature": forged}, {}):
+            response = client.post("/v1/webhooks/stripe", content=body, headers=headers)
+            assert response.status_code == 400
+            assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_endpoint_is_off_without_a_secret(tmp_path: Path) -> None:
+    with _client(tmp_path, secret=None) as client:
+        response = client.post("/v1/webhooks/stripe", content=_event("evt_3"))
+    assert response.status_code == 404

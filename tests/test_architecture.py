@@ -55,3 +55,10 @@ def test_server_uses_only_the_protocol_of_cabinet_runtime() -> None:
         and not _only_protocol(node)
     ]
     assert crossings == []
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test modules by basename (rootdir-relative imports such as
+    ``from peer import ...`` rely on it), so two files of one name would collide."""
+    names = [p.name for p in (ROOT / "tests").rglob("*.py") if p.name != "conftest.py"]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []

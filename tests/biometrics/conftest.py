@@ -5,6 +5,7 @@ Models load once per test session; every test that needs faces shares them.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections.abc import Callable
@@ -99,9 +100,13 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
 def _huge_png(width: int, height: int) -> bytes:
     """A valid, fully decodable PNG of width x height RGB zeros, compressed in a stream
     so that building it needs no more memory than one row."""
-    comp = zlib.compressobj(9)
-    row = b"\x00" * (1 + 3 * width)
-    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    comp = zlib.compressobj(1)
+    rows_per_chunk = 64
+    chunk = b"\x00" * ((1 + 3 * width) * rows_per_chunk)
+    full, rest = divmod(height, rows_per_chunk)
+    parts = [comp.compress(chunk) for _ in range(full)]
+    parts.append(comp.compress(chunk[: (1 + 3 * width) * rest]))
+    idat = b"".join(parts) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
@@ -113,5 +118,6 @@ def _huge_png(width: int, height: int) -> bytes:
 
 @pytest.fixture(scope="session")
 def huge_png() -> Callable[[int, int], bytes]:
-    """Builds a valid PNG of any size (e.g. 20000x20000) with little memory."""
-    return _huge_png
+    """Builds a valid PNG of any size (e.g. 20000x20000) with little memory;
+    each size is built once per session."""
+    return functools.cache(_huge_png)

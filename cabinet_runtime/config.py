@@ -59,6 +59,7 @@ class IdentificationSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=
     model_pack_dir: str | None = None
     antispoof_model: str | None = None  # a passive anti-spoofing ONNX model (MiniFASNet)
     passive_alone_suffices: bool = False  # accept the passive model without depth or motion
+    motion_liveness: bool = False  # the display prompts a head turn; judge its parallax
     qr_prefix: str = QR_TOKEN_PREFIX
     interval_s: float = 0.2
     cooldown_s: float = 3.0  # after a session, before anyone is identified again

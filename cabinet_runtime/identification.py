@@ -61,9 +61,10 @@ class FrontIdentifier:
     A face counts once ``frames_required`` consecutive frames passed the quality
     gates and show the same person (cosine similarity of consecutive embeddings
     at least ``same_face_similarity``); a frame that fails breaks the streak.
-    Liveness is judged by biometrics over the streak: depth relief (when a depth
-    camera delivered), motion parallax across the frames, and the passive model
-    when one is configured.
+    Liveness is judged by biometrics: depth relief (when a depth camera
+    delivered), the passive model when one is configured, and motion parallax
+    across the streak only with ``motion=True`` -- for a cabinet that prompts a
+    head turn; unprompted frames of a person standing still look planar.
     Without an engine only QR codes are read (a cabinet configured for QR only).
     """
 
@@ -76,6 +77,7 @@ class FrontIdentifier:
         quality: QualityConfig | None = None,
         liveness: LivenessConfig | None = None,
         passive_model: PassiveModel | None = None,
+        motion: bool = False,
         qr_prefix: str = QR_PREFIX,
     ) -> None:
         if frames_required < 1:
@@ -86,6 +88,7 @@ class FrontIdentifier:
         self._quality = quality or QualityConfig()
         self._liveness = liveness or LivenessConfig()
         self._passive = passive_model
+        self._motion = motion
         self._qr = cv2.QRCodeDetector()
         self._qr_prefix = qr_prefix
         self._streak = _Streak()
@@ -140,7 +143,7 @@ class FrontIdentifier:
             streak.frames[-1],
             streak.faces[-1],
             depth_mm=None if depth is None else depth.astype(np.float32),
-            frames=streak.frames if len(streak.frames) >= 2 else None,
+            frames=streak.frames if self._motion and len(streak.frames) >= 2 else None,
             passive_model=self._passive,
             config=self._liveness,
         )

@@ -95,7 +95,7 @@ def test_three_good_frames_of_a_live_face_give_an_embedding_that_passes_liveness
     assert float(vector @ direct) > 0.99  # the same person's embedding
     assert evidence.quality.passed
     assert evidence.liveness.passed
-    assert evidence.liveness.method == "depth+motion"  # a still face: motion undecided
+    assert evidence.liveness.method == "depth"
     assert evidence.liveness.frames == 3
 
 
@@ -110,8 +110,13 @@ def test_a_photo_held_up_fails_liveness_and_no_depth_camera_never_passes(
     blind = _feed(identifier, [(yao, None)] * 2)[-1]
     assert isinstance(blind, FaceEvidence)
     assert not blind.liveness.passed
-    assert blind.liveness.method == "motion"  # no depth camera, no head turn: no evidence
-    assert "no_liveness_evidence" in blind.liveness.reasons
+    assert blind.liveness.method == "none"  # no depth camera, no passive model: no evidence
+    assert "no_liveness_sensor" in blind.liveness.reasons
+    prompted = FrontIdentifier(engine, frames_required=2, motion=True)
+    still = _feed(prompted, [(yao, None)] * 2)[-1]
+    assert isinstance(still, FaceEvidence)
+    assert still.liveness.method == "motion"  # no head turn in the frames: undecided
+    assert not still.liveness.passed
     single = FrontIdentifier(engine, frames_required=1)
     alone = single.observe(yao)
     assert isinstance(alone, FaceEvidence)
@@ -226,6 +231,6 @@ def test_a_configured_passive_model_joins_the_liveness_report(
     )
     evidence = _feed(identifier, [(yao, None)] * 2)[-1]
     assert isinstance(evidence, FaceEvidence)
-    assert evidence.liveness.method == "motion+passive"
+    assert evidence.liveness.method == "passive"
     probability = float(model.live_probability(yao, [engine.largest_face(yao)])[0])  # type: ignore[list-item]
     assert evidence.liveness.passed == (probability >= 0.5)

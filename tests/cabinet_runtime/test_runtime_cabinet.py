@@ -311,6 +311,9 @@ async def test_a_face_in_front_of_the_camera_sends_only_an_embedding(tmp_path: P
     assert identify.liveness is not None
     assert identify.liveness.frames == config.identification.frames_required
     assert not identify.liveness.passed  # this cabinet has no depth camera: no liveness claim
+    from biometrics.engine import FaceEngine
+
+    assert identify.pack_id == FaceEngine.load().pack_id  # the server never mixes packs
 
 
 async def test_a_runtime_restarted_mid_session_finishes_it(tmp_path: Path) -> None:

@@ -37,11 +37,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from facepay.setup import prepare_for_serving
 
-    platform = Platform(settings)
-    try:
+    with Platform(settings) as platform:
         prepare_for_serving(platform, _say)
-    finally:
-        platform.close()
     if args.config:  # the app factory reads the settings again, from the environment
         os.environ[CONFIG_FILE_ENV] = str(args.config)
     host = args.host or settings.host
@@ -64,24 +61,18 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from facepay.db.migrate import migration_state, upgrade
 
-    platform = Platform(settings)
-    try:
+    with Platform(settings) as platform:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(platform.engine)
         _say(f"database at {migration_state(platform.engine).current}")
-    finally:
-        platform.close()
     return 0
 
 
 def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
     from facepay.db.migrate import migration_state
 
-    platform = Platform(settings)
-    try:
+    with Platform(settings) as platform:
         state = migration_state(platform.engine)
-    finally:
-        platform.close()
     _say(f"current: {state.current or '(empty database)'}\nhead:    {state.head}")
     return 0 if state.is_current else 1
 
@@ -97,11 +88,8 @@ def cmd_keys_init(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from facepay.keys.rotation import rotate_kek
 
-    platform = Platform(settings)
-    try:
+    with Platform(settings) as platform:
         report = rotate_kek(settings.keys_dir, platform.sessions)
-    finally:
-        platform.close()
     _say(
         f"KEK version {report.active_version} is active (was {report.previous_version}); "
         f"re-wrapped {report.rewrapped} data keys"
@@ -112,12 +100,8 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     from facepay.compliance.audit import verify_chain
 
-    platform = Platform(settings)
-    try:
-        with platform.sessions() as session:
-            report = verify_chain(session)
-    finally:
-        platform.close()
+    with Platform(settings) as platform, platform.sessions() as session:
+        report = verify_chain(session)
     if report.ok:
         _say(f"audit chain intact: {report.entries} entries")
         return 0

@@ -22,30 +22,22 @@ def _ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
-    platform = Platform(settings)
-    try:
-        with write_transaction(platform.payments.engine) as session:
-            letters = dead_letters(session)
-            for letter in letters:
-                print(f"{letter.delivery_id}  dead since {letter.dead_at:%Y-%m-%d %H:%M}Z")
-            print(f"{len(letters)} dead-lettered deliveries")
-    finally:
-        platform.close()
+    with Platform(settings) as platform, write_transaction(platform.payments.engine) as session:
+        letters = dead_letters(session)
+        for letter in letters:
+            print(f"{letter.delivery_id}  dead since {letter.dead_at:%Y-%m-%d %H:%M}Z")
+        print(f"{len(letters)} dead-lettered deliveries")
     return 0
 
 
 def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
-    platform = Platform(settings)
-    try:
-        with write_transaction(platform.payments.engine) as session:
-            try:
-                delivery = redeliver(session, args.delivery_id, utcnow())
-            except NotFoundError as exc:
-                print(f"facepay: error: {exc}")
-                return 1
-            print(f"delivery {delivery.id} queued again")
-    finally:
-        platform.close()
+    with Platform(settings) as platform, write_transaction(platform.payments.engine) as session:
+        try:
+            delivery = redeliver(session, args.delivery_id, utcnow())
+        except NotFoundError as exc:
+            print(f"facepay: error: {exc}")
+            return 1
+        print(f"delivery {delivery.id} queued again")
     return 0
 
 

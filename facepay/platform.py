@@ -36,6 +36,12 @@ class Platform:
     def payments(self) -> PaymentServices:
         return build_payment_services(self.settings, self.keys.signing_key)
 
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if "payments" in self.__dict__:
             self.payments.close()

@@ -108,7 +108,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given; payments stores UTC-aware datetimes")
+            raise ValueError("naive datetime given; columns store UTC-aware datetimes")
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:

@@ -22,35 +22,24 @@ from facepay.settings import Settings
 
 
 def _site(args: argparse.Namespace, settings: Settings) -> int:
-    platform = Platform(settings)
-    try:
-        with platform.sessions.begin() as session:
-            site = create_site(session, args.name, args.currency)
-            print(site.id)
-    finally:
-        platform.close()
+    with Platform(settings) as platform, platform.sessions.begin() as session:
+        site = create_site(session, args.name, args.currency)
+        print(site.id)
     return 0
 
 
 def _cabinet(args: argparse.Namespace, settings: Settings) -> int:
-    platform = Platform(settings)
-    try:
+    with Platform(settings) as platform:
         with platform.sessions.begin() as session:
             cabinet = create_cabinet(session, args.site, args.name, args.hold)
             code = issue_provisioning_code(session, cabinet.id)
         print(f"cabinet {cabinet.id}\nprovisioning code {code} (valid 24 h, one use)")
-    finally:
-        platform.close()
     return 0
 
 
 def _code(args: argparse.Namespace, settings: Settings) -> int:
-    platform = Platform(settings)
-    try:
-        with platform.sessions.begin() as session:
-            print(issue_provisioning_code(session, args.cabinet))
-    finally:
-        platform.close()
+    with Platform(settings) as platform, platform.sessions.begin() as session:
+        print(issue_provisioning_code(session, args.cabinet))
     return 0
 
 
@@ -85,14 +74,10 @@ def load_planogram(path: Path) -> tuple[list[ProductSpec], list[LaneSpec], str]:
 
 def _planogram(args: argparse.Namespace, settings: Settings) -> int:
     products, lanes, _ = load_planogram(args.file)
-    platform = Platform(settings)
-    try:
-        with platform.sessions.begin() as session:
-            upsert_products(session, products)
-            planogram = set_planogram(session, args.cabinet, lanes)
-            print(f"planogram v{planogram.version}: {len(lanes)} lanes, {len(products)} products")
-    finally:
-        platform.close()
+    with Platform(settings) as platform, platform.sessions.begin() as session:
+        upsert_products(session, products)
+        planogram = set_planogram(session, args.cabinet, lanes)
+        print(f"planogram v{planogram.version}: {len(lanes)} lanes, {len(products)} products")
     return 0
 
 

@@ -28,11 +28,8 @@ Action = Callable[[argparse.Namespace, Platform], int]
 
 def _with_platform(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        platform = Platform(settings)
-        try:
+        with Platform(settings) as platform:
             return action(args, platform)
-        finally:
-            platform.close()
 
     return handler
 

@@ -11,7 +11,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # One convention and one datetime type for every table of the database; the
 # server's tables share them with payments, the lower package.
-from payments.db import NAMING_CONVENTION, UTCDateTime, utcnow
+from payments.db import NAMING_CONVENTION, UTCDateTime
+from payments.db import utcnow as utcnow  # re-exported: the server's modules take it from here
 
 
 def new_id() -> str:

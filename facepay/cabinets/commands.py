@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import TypedDict
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -20,7 +21,7 @@ from cabinet_runtime.protocol import (
     command_signing_payload,
 )
 
-UNLOCK_VALIDITY_S = 30.0
+COMMAND_VALIDITY_S = 30.0
 
 
 def sign_command(key: Ed25519PrivateKey, command: AnyCommand) -> SignedCommand:
@@ -28,33 +29,31 @@ def sign_command(key: Ed25519PrivateKey, command: AnyCommand) -> SignedCommand:
     return SignedCommand(body=body, signature=key.sign(command_signing_payload(body)))
 
 
+class _Envelope(TypedDict):
+    cabinet_id: str
+    nonce: str
+    issued_at: float
+    expires_at: float
+
+
+def _fresh(cabinet_id: str) -> _Envelope:
+    """What every command carries: its address, a nonce never used before, a short life."""
+    issued = time.time()
+    return _Envelope(
+        cabinet_id=cabinet_id,
+        nonce=secrets.token_hex(16),
+        issued_at=issued,
+        expires_at=issued + COMMAND_VALIDITY_S,
+    )
+
+
 def unlock(
     key: Ed25519PrivateKey, cabinet_id: str, session_id: str, message: str = ""
 ) -> SignedCommand:
-    issued = time.time()
-    return sign_command(
-        key,
-        UnlockCommand(
-            cabinet_id=cabinet_id,
-            nonce=secrets.token_hex(16),
-            issued_at=issued,
-            expires_at=issued + UNLOCK_VALIDITY_S,
-            session_id=session_id,
-            display_message=message,
-        ),
-    )
+    command = UnlockCommand(**_fresh(cabinet_id), session_id=session_id, display_message=message)
+    return sign_command(key, command)
 
 
 def lockout(key: Ed25519PrivateKey, cabinet_id: str, reason: str, clear: bool) -> SignedCommand:
-    issued = time.time()
-    return sign_command(
-        key,
-        LockoutCommand(
-            cabinet_id=cabinet_id,
-            nonce=secrets.token_hex(16),
-            issued_at=issued,
-            expires_at=issued + UNLOCK_VALIDITY_S,
-            reason=reason,
-            clear=clear,
-        ),
-    )
+    command = LockoutCommand(**_fresh(cabinet_id), reason=reason, clear=clear)
+    return sign_command(key, command)

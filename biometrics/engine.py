@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -30,9 +31,13 @@ ImageArray = npt.NDArray[np.uint8]
 
 EMBEDDING_DIM = 512
 ALIGNED_SIZE = 112
-# A 640x640 pass finds faces from ~12 px up; SCRFD misses a face that fills the
-# frame (a phone selfie), which the cheap 128x128 pass catches. NMS merges both.
-DEFAULT_DET_SIZES: tuple[tuple[int, int], ...] = ((128, 128), (640, 640))
+# The detector sees the frame with its long side at 640 px (faces from ~12 px
+# up) and its short side rounded up to a multiple of 32, so a 640x480 camera
+# frame is not padded to 640x640 (25% less work, measured). SCRFD misses a face
+# that fills the frame (a phone selfie); a cheap 128x128 pass catches it and
+# NMS merges both passes.
+DET_LONG_SIDE = 640
+COARSE_DET_SIZE = (128, 128)
 DEFAULT_DET_THRESHOLD = 0.5
 
 # insightface's norm_crop calls a scikit-image API deprecated in 0.26; the
@@ -91,6 +96,15 @@ _engines_lock = threading.Lock()
 _engines: dict[str, FaceEngine] = {}
 
 
+def detector_input_size(shape: tuple[int, ...], long_side: int) -> tuple[int, int]:
+    """(width, height) for the detector: the long side fixed, the short side
+    scaled with the image and rounded up to the network's stride of 32."""
+    height, width = shape[:2]
+    short = long_side * min(height, width) / max(height, width)
+    short_side = min(long_side, max(32, 32 * math.ceil(short / 32)))
+    return (long_side, short_side) if width >= height else (short_side, long_side)
+
+
 class FaceEngine:
     """Detection, landmarks and embedding on one model pack."""
 
@@ -99,12 +113,12 @@ class FaceEngine:
         pack: ModelPackInfo,
         *,
         threads: int | None = None,
-        det_sizes: tuple[tuple[int, int], ...] = DEFAULT_DET_SIZES,
+        det_long_side: int = DET_LONG_SIDE,
         det_threshold: float = DEFAULT_DET_THRESHOLD,
     ) -> None:
         self.pack = pack
         self.threads = threads
-        self.det_sizes = det_sizes
+        self.det_long_side = det_long_side
         self.det_threshold = det_threshold
         self._models: _Models | None = None
         self._load_lock = threading.Lock()
@@ -181,7 +195,7 @@ class FaceEngine:
 
     def _build_models(self) -> _Models:
         detector = self._get_model("detector")
-        detector.prepare(ctx_id=-1, input_size=list(self.det_sizes), det_thresh=self.det_threshold)
+        detector.prepare(ctx_id=-1, det_thresh=self.det_threshold)
         recognizer = self._get_model("recognizer")
         recognizer.prepare(ctx_id=-1)
         landmark = None
@@ -200,7 +214,8 @@ class FaceEngine:
         """
         image = as_bgr(image_bgr)
         models = self._ensure_models()
-        boxes, kpss = models.detector.detect(image)
+        sizes = [COARSE_DET_SIZE, detector_input_size(image.shape, self.det_long_side)]
+        boxes, kpss = models.detector.detect(image, input_size=sizes)
         faces = []
         for i in range(boxes.shape[0]):
             x1, y1, x2, y2, score = (float(v) for v in boxes[i])

@@ -137,3 +137,21 @@ def test_pack_without_landmark_model_says_so(tmp_path: Path) -> None:
     face = DetectedFace((0, 0, 10, 10), 0.9, np.zeros((5, 2), np.float32))
     with pytest.raises(ModelPackError, match="no 106-point landmark model"):
         partial.landmarks106(image, face)
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [
+        ((480, 640, 3), (640, 480)),
+        ((800, 1237, 3), (640, 416)),
+        ((1280, 720, 3), (384, 640)),
+        ((640, 640, 3), (640, 640)),
+        ((40, 4000, 3), (640, 32)),
+    ],
+)
+def test_detector_input_keeps_the_aspect(
+    shape: tuple[int, int, int], size: tuple[int, int]
+) -> None:
+    from biometrics.engine import detector_input_size
+
+    assert detector_input_size(shape, 640) == size

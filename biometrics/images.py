@@ -148,7 +148,11 @@ def decode_image(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> ImageArra
     if image is None or image.ndim != 3 or image.shape[2] != 3:
         raise ImageError("corrupt", f"the {header.format} image cannot be decoded")
     expected = (-(-header.height // factor), -(-header.width // factor))
-    if abs(image.shape[0] - expected[0]) > 1 or abs(image.shape[1] - expected[1]) > 1:
+    # OpenCV applies the EXIF orientation (phone photos), which may swap the sides.
+    if not any(
+        abs(image.shape[0] - rows) <= 1 and abs(image.shape[1] - cols) <= 1
+        for rows, cols in (expected, expected[::-1])
+    ):
         raise ImageError("corrupt", "the decoded size does not match the header")
     return _fit(np.asarray(image, dtype=np.uint8), limits.max_side)
 

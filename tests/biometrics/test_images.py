@@ -107,3 +107,21 @@ def test_large_jpeg_is_decoded_reduced(photo: np.ndarray) -> None:
     big = cv2.resize(photo, (4000, 3000), interpolation=cv2.INTER_NEAREST)
     image = decode_image(_encode(big, ".jpg"), ImageLimits(max_side=1000))
     assert max(image.shape[:2]) == 1000
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    tiff = (
+        b"II*\x00"
+        + struct.pack("<I", 8)
+        + struct.pack("<H", 1)
+        + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0)
+        + struct.pack("<I", 0)
+    )
+    app1 = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+
+
+def test_phone_photo_rotated_by_exif_is_upright(photo: np.ndarray) -> None:
+    data = _with_exif_orientation(_encode(photo, ".jpg"), 6)  # "rotate 90 clockwise"
+    assert (read_header(data).width, read_header(data).height) == (640, 480)
+    assert decode_image(data).shape == (640, 480, 3)

@@ -41,6 +41,10 @@ class LivenessConfig:
     # A device without a depth camera or a head-turn prompt may accept the
     # passive model alone; that is a weaker guarantee and off by default.
     passive_alone_suffices: bool = False
+    # Checks that must pass, e.g. {"depth"} on a cabinet with a depth camera:
+    # a screen often returns no depth at all, which must not leave the decision
+    # to a check that a replayed video can satisfy.
+    required: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,17 @@ def combine(
     if failed:
         reasons = tuple(r for c in failed for r in c.reasons)
         return LivenessReport(LivenessDecision.SPOOF, tuple(checks), reasons)
+    undecided = tuple(r for c in checks if c.passed is None for r in c.reasons)
+    missing = sorted(
+        n for n in config.required if not any(c.name == n and c.passed for c in checks)
+    )
+    if missing:
+        required = tuple(f"{name}_required" for name in missing)
+        return LivenessReport(LivenessDecision.INSUFFICIENT, tuple(checks), (*undecided, *required))
     strong_pass = any(c.passed is True and c.name in STRONG_CHECKS for c in checks)
     passive_pass = any(c.passed is True and c.name == "passive" for c in checks)
     if strong_pass or (config.passive_alone_suffices and passive_pass):
         return LivenessReport(LivenessDecision.LIVE, tuple(checks), ())
-    undecided = tuple(r for c in checks if c.passed is None for r in c.reasons)
     return LivenessReport(LivenessDecision.INSUFFICIENT, tuple(checks), (*undecided, NO_EVIDENCE))
 
 

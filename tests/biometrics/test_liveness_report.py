@@ -54,6 +54,15 @@ def test_passive_alone_can_be_allowed() -> None:
     assert report.decision is LIVE
 
 
+def test_a_required_check_without_evidence_blocks_live() -> None:
+    config = LivenessConfig(required=frozenset({"depth"}))
+    checks = [_check("depth", None, "depth_missing"), _check("motion", True)]
+    report = combine(checks, config)
+    assert report.decision is UNSURE
+    assert report.reasons == ("depth_missing", "depth_required")
+    assert combine([_check("depth", True)], config).decision is LIVE
+
+
 def test_report_is_serialisable() -> None:
     report = combine([_check("depth", True)])
     assert report.to_dict() == {

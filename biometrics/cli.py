@@ -3,6 +3,7 @@
     detect IMAGE [--json]            faces, landmarks and quality
     compare IMAGE_A IMAGE_B [--json] similarity of the largest faces, match or not
     pack [--json]                    the model pack: id, files, licence
+    --pack DIR (before the command)  another model pack; default $FACEPAY_MODEL_PACK_DIR
     calibrate FOLDER --out PATH      (from biometrics.calibration) build a threshold table
 
 Exit status: 0 on success, 2 when an image cannot be read or holds no face
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,7 @@ from biometrics.model_pack import inspect_pack
 from biometrics.quality import assess_face
 
 EXIT_BAD_INPUT = 2
+PACK_ENV = "FACEPAY_MODEL_PACK_DIR"
 
 
 def _point(x: float, y: float) -> list[float]:
@@ -44,8 +48,12 @@ def _face_dict(
     }
 
 
+def _engine(args: argparse.Namespace) -> FaceEngine:
+    return FaceEngine.load(inspect_pack(args.pack) if args.pack else None)
+
+
 def _detect(args: argparse.Namespace) -> int:
-    engine = FaceEngine.load()
+    engine = _engine(args)
     image = read_image(args.image)
     faces = engine.detect(image)
     result = {"faces": [_face_dict(engine, image, f, faces) for f in faces]}
@@ -78,7 +86,7 @@ def _threshold(engine: FaceEngine, override: float | None) -> float:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    engine = FaceEngine.load()
+    engine = _engine(args)
     first = _largest_face_embedding(engine, args.image_a)
     second = _largest_face_embedding(engine, args.image_b)
     threshold = _threshold(engine, args.threshold)
@@ -97,7 +105,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _pack(args: argparse.Namespace) -> int:
-    info = inspect_pack()
+    info = inspect_pack(args.pack)
     result = {
         "pack_id": info.pack_id,
         "path": str(info.path),
@@ -118,6 +126,12 @@ def _pack(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m biometrics", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--pack",
+        type=Path,
+        default=os.environ.get(PACK_ENV) or None,
+        help=f"model pack directory (default: ${PACK_ENV}, else the bundled buffalo_s)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -158,3 +158,12 @@ def test_huge_image_in_a_real_process(
     assert proc.returncode == 2, proc.stderr
     assert "pixel limit" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_pack_option_and_missing_pack(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = _run(capsys, "--pack", str(default_pack_dir()), "pack", "--json")
+    assert code == 0
+    assert json.loads(out)["pack_id"] == FaceEngine.load().pack_id
+    code, out, err = _run(capsys, "--pack", str(tmp_path / "nowhere"), "detect", str(YAOMING))
+    assert code == 2
+    assert "does not exist" in err

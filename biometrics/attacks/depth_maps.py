@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from biometrics.face_geometry import (
+    TEMPLATE_UV,
     TYPICAL_IOD_MM,
     ReliefShape,
     image_grid_uv,
@@ -143,3 +144,43 @@ def screen_depth(
         cv2.ellipse(glare, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
     depth[glare > 0] = 0.0
     return depth
+
+
+def posed_genuine_depth(
+    size: tuple[int, int],
+    yaw_deg: float,
+    pitch_deg: float,
+    rng: np.random.Generator,
+    *,
+    iod_px: float = 50.0,
+    distance_mm: float = 550.0,
+    sensor: DepthSensor = DepthSensor(),
+) -> tuple[DepthMap, npt.NDArray[np.float32]]:
+    """A real head turned by (yaw, pitch), centred in the frame: the relief model
+    rotated and z-buffered, and the five landmarks where that head puts them."""
+    rows, cols = size
+    shape = random_shape(rng)
+    u, v = np.meshgrid(np.linspace(-1.4, 1.4, 700), np.linspace(-2.2, 1.6, 900))
+    inside = on_head(u, v, shape)
+    surface = np.stack([u[inside], v[inside], relief(u, v, shape)[inside]], axis=1)
+    yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
+    about_y = np.array(
+        [[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]]
+    )
+    about_x = np.array(
+        [[1, 0, 0], [0, math.cos(pitch), -math.sin(pitch)], [0, math.sin(pitch), math.cos(pitch)]]
+    )
+    rotation = about_x @ about_y
+    turned = surface @ rotation.T
+    xs = np.round(cols / 2 + turned[:, 0] * iod_px).astype(int)
+    ys = np.round(rows / 2 + turned[:, 1] * iod_px).astype(int)
+    iod_mm = float(rng.uniform(56, 70))
+    depth = np.full(size, sensor.background_mm)
+    seen = (xs >= 0) & (xs < cols) & (ys >= 0) & (ys < rows)
+    np.minimum.at(depth, (ys[seen], xs[seen]), distance_mm - turned[seen, 2] * iod_mm)
+    heights = relief(TEMPLATE_UV[:, 0], TEMPLATE_UV[:, 1], shape)
+    landmarks = np.column_stack([TEMPLATE_UV, heights]) @ rotation.T
+    kps = np.column_stack(
+        [cols / 2 + landmarks[:, 0] * iod_px, rows / 2 + landmarks[:, 1] * iod_px]
+    )
+    return _finish(depth, sensor, rng), kps.astype(np.float32)

@@ -3,7 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biometrics.attacks.depth_maps import DepthSensor, genuine_depth, screen_depth, sheet_depth
+from biometrics.attacks.depth_maps import (
+    DepthSensor,
+    genuine_depth,
+    posed_genuine_depth,
+    screen_depth,
+    sheet_depth,
+)
 from biometrics.engine import DetectedFace, FaceEngine
 from biometrics.errors import LivenessInputError
 from biometrics.face_geometry import image_grid_uv, pixels_per_iod
@@ -11,8 +17,8 @@ from biometrics.liveness.depth import (
     DEPTH_FLAT,
     DEPTH_MISSING,
     DEPTH_NOT_FACE_SHAPED,
+    DEPTH_POSE,
     DEPTH_ROUGH,
-    DEPTH_TOO_DEEP,
     check_depth,
 )
 
@@ -125,13 +131,47 @@ def test_relief_model_is_placed_at_the_landmarks(face: DetectedFace) -> None:
     assert depth[nose_y, nose_x] < cheek - 15
 
 
-def test_a_hole_in_the_face_is_too_deep(face: DetectedFace) -> None:
-    # a cut-out mask: the background shows through where the cheek should be
-    depth = genuine_depth(SIZE, face.kps, np.random.default_rng(5), distance_mm=500)
+def test_a_cut_out_photo_is_still_flat(face: DetectedFace) -> None:
+    # holes cut at the cheeks show the wall behind: ignored, the rest is a sheet
+    depth = sheet_depth(SIZE, face.kps, np.random.default_rng(5), "flat", distance_mm=500)
     iod = pixels_per_iod(face.kps)
-    x, y = (face.kps[2] + np.array([0.6 * iod, 0])).astype(int)
-    r = int(0.2 * iod)
-    depth[y - r : y + r, x - r : x + r] = 1800
+    for side in (-0.6, 0.6):
+        x, y = (face.kps[2] + np.array([side * iod, 0])).astype(int)
+        r = int(0.2 * iod)
+        depth[y - r : y + r, x - r : x + r] = 1800
     result = check_depth(depth, face)
     assert result.passed is False
-    assert DEPTH_TOO_DEEP in result.reasons
+    assert result.reasons == (DEPTH_FLAT,)
+
+
+def test_the_wall_beside_a_turned_head_is_not_the_face(face: DetectedFace) -> None:
+    depth = genuine_depth(SIZE, face.kps, np.random.default_rng(6), distance_mm=500)
+    iod = pixels_per_iod(face.kps)
+    x = int(face.kps[2, 0] + 0.55 * iod)  # the silhouette comes close on one side
+    depth[:, x:] = 1800
+    result = check_depth(depth, face)
+    assert result.passed is True, result.measurements
+
+
+def _posed_face(kps: np.ndarray) -> DetectedFace:
+    iod = float(np.linalg.norm(kps[1] - kps[0]))
+    x1, y1 = kps.min(axis=0) - np.array([0.7, 1.0]) * iod
+    x2, y2 = kps.max(axis=0) + np.array([0.7, 0.7]) * iod
+    return DetectedFace((float(x1), float(y1), float(x2), float(y2)), 0.9, kps)
+
+
+@pytest.mark.parametrize(
+    ("yaw", "pitch"), [(10, 0), (-10, 0), (15, 0), (-15, 0), (0, 10), (10, 10)]
+)
+def test_turned_heads_within_limits_pass(yaw: float, pitch: float) -> None:
+    depth, kps = posed_genuine_depth(SIZE, yaw, pitch, np.random.default_rng(11))
+    result = check_depth(depth, _posed_face(kps))
+    assert result.passed is True, result.measurements
+
+
+@pytest.mark.parametrize(("yaw", "pitch"), [(40, 0), (-40, 0), (0, -30)])
+def test_strongly_turned_heads_give_no_evidence(yaw: float, pitch: float) -> None:
+    depth, kps = posed_genuine_depth(SIZE, yaw, pitch, np.random.default_rng(12))
+    result = check_depth(depth, _posed_face(kps))
+    assert result.passed is None
+    assert result.reasons == (DEPTH_POSE,)

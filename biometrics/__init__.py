@@ -34,9 +34,11 @@ Liveness (biometrics.liveness.*)
     track_landmarks(engine, frames, start_face) / check_motion(tracks) -> CheckResult
     PassiveModel.load(path=None) / check_passive(model, image, face) -> CheckResult
         (path from FACEPAY_ANTISPOOF_MODEL or ../shared/models/antispoof/ next to the repo)
-    assess_liveness(engine, image, face, *, depth_mm=None, frames=None, passive_model=None)
+    assess_liveness(engine, image, face, *, depth_mm=None, frames=None, passive_model=None,
+                    config=LivenessConfig(required=frozenset({"depth"})))
         -> LivenessReport(decision: live | spoof | insufficient_evidence, checks, reasons);
-        combine(checks) for checks run elsewhere; report.to_dict() is the evidence to send.
+        combine(checks, config) for checks run elsewhere; report.to_dict() is the evidence
+        to send. A cabinet with a depth camera should require "depth".
 
 Attack suite, for tests and benchmarks only (biometrics.attacks.*)
     depth maps of faces, sheets and screens; head-turn and planar-turn renderers;

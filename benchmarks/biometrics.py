@@ -246,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ef-construction", type=int, default=HnswParams.ef_construction)
     parser.add_argument("--ef", type=int, default=HnswParams.ef_search)
     parser.add_argument("--ef-sweep", default="48,64,128,192", help="more ef_search values")
+    parser.add_argument(
+        "--escalate-steps",
+        type=int,
+        default=HnswParams.escalate_steps,
+        help="wider searches for impostor-like answers (0: plain HNSW)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/facepay-bench-hnsw"))
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
@@ -257,7 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     pack_id = inspect_pack().pack_id
     spread = SimilaritySpread.from_table(default_table(pack_id))
     faces = SyntheticFaces(spread, seed=SEED)
-    params = HnswParams(m=args.m, ef_construction=args.ef_construction, ef_search=args.ef)
+    params = HnswParams(
+        m=args.m,
+        ef_construction=args.ef_construction,
+        ef_search=args.ef,
+        escalate_steps=args.escalate_steps,
+    )
     cache = None if args.no_cache else args.cache_dir
     report: dict[str, Any] = {
         "machine": {

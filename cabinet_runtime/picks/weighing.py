@@ -25,7 +25,7 @@ LOOKBACK_S = 10.0
 """How much idle signal before the door opened is used for the reference."""
 MIN_LEVEL_S = 0.3
 SETTLE_S = 1.0
-CONFIRM_S = 0.3
+CONFIRM_S = 0.2
 """A level after the door closed must hold this long to be final."""
 _STABLE_K = 3.5
 _MIN_NOISE_G = 0.5
@@ -184,7 +184,7 @@ def final_level(
     """The level the shelf rests at once the door is closed: one that holds
     ``SETTLE_S`` in all and still holds ``CONFIRM_S`` after the close.
 
-    A shelf already steady while the door swung shut is read 0.3 s after the
+    A shelf already steady while the door swung shut is read 0.2 s after the
     close instead of waiting a whole second; a slam that shakes the shelf
     breaks the level, and then the next one must hold the full ``SETTLE_S``.
     """

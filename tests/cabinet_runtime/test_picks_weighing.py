@@ -7,7 +7,13 @@ import pytest
 
 from cabinet_runtime.hardware.clock import ManualClock
 from cabinet_runtime.hardware.simulated_scale import ScaleConfig, ScaleFault, SimulatedShelfScale
-from cabinet_runtime.picks.weighing import estimate_noise, final_level, stable_levels, weigh_shelf
+from cabinet_runtime.picks.weighing import (
+    CONFIRM_S,
+    estimate_noise,
+    final_level,
+    stable_levels,
+    weigh_shelf,
+)
 
 
 def _signal(
@@ -93,12 +99,12 @@ def test_gap_in_samples_splits_levels() -> None:
 
 def test_a_shelf_steady_through_the_close_is_final_soon_after_it() -> None:
     """The door close-to-receipt time: no whole second of waiting when nothing moves."""
-    times, grams = _signal([(2.0, -350.0)], until=10.4)
+    times, grams = _signal([(2.0, -350.0)], until=10.0 + CONFIRM_S + 0.1)
     noise = estimate_noise(grams[times < 0])
     level = final_level(times, grams, noise, closed_at=10.0)
     assert level is not None
     assert level.grams == pytest.approx(1650.0, abs=3)
-    early = times <= 10.2
+    early = times < 10.0 + CONFIRM_S - 0.04  # not yet held long enough after the close
     assert final_level(times[early], grams[early], noise, closed_at=10.0) is None
 
 

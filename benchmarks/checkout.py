@@ -1,9 +1,11 @@
 """Checkout latency: face → unlock and door close → receipt, with 1 and with 8 cabinets.
 
 Embedded defaults (SQLite, in-process sandbox card network), the real server
-under uvicorn and real cabinet runtimes on simulated hardware in this process,
-linked over real WebSockets. Each cabinet serves visits back to back: a face
-at the front camera, one item taken, the door closed. Latencies are measured
+under uvicorn and real cabinet runtimes on simulated hardware, linked over
+real WebSockets. Every cabinet runs in a process of its own, as a device
+would, though all share this machine's cores with the server. Each cabinet
+serves visits back to back: a face at the front camera, one item taken, the
+door closed. Latencies are measured
 on the cabinet: the last front-camera frame before identification → the lock
 driven open, and the door closed → the receipt on the display.
 
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing
 import os
 import random
 import sys
@@ -61,6 +64,36 @@ def _percentiles(values: list[float]) -> dict[str, float | int]:
     }
 
 
+async def _visits(state_dir: Path, seed: int, visits: int, start: Any) -> dict[str, Any]:
+    """One cabinet: its own process, like a real device with its own runtime."""
+    engine = await asyncio.to_thread(FaceEngine.load)
+    faces = await asyncio.to_thread(demo_faces, engine)
+    rig = build_rig(state_dir, seed=seed)
+    await rig.start()
+    rng = random.Random(seed)
+    result: dict[str, Any] = {"unlock": [], "receipt": [], "failures": []}
+    try:
+        await asyncio.to_thread(start.wait)  # every cabinet begins at once
+        for v in range(visits):
+            role = rng.choice(SHOPPERS)
+            frames = faces[role].front_frames(4, seed=seed * 1000 + v)
+            pick = Pick("take", rng.choice(LANES))
+            observed = await run_visit(rig, Visit(f"{seed}/{v}", role, "face", frames, [pick]))
+            if observed.decision != "approve":
+                result["failures"].append(f"{state_dir.name} visit {v}: {observed.message}")
+                continue
+            result["unlock"].append(observed.latency_ms["face_to_unlock"])
+            result["receipt"].append(observed.latency_ms["close_to_receipt"])
+    finally:
+        await rig.stop()
+    return result
+
+
+def _cabinet_process(state_dir: Path, seed: int, visits: int, start: Any, results: Any) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    results.put(asyncio.run(_visits(state_dir, seed, visits, start)))
+
+
 async def run(cabinets: int, visits_each: int, seed: int) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="facepay-bench-"))
     settings = Settings(data_dir=data_dir, port=free_port())
@@ -69,7 +102,6 @@ async def run(cabinets: int, visits_each: int, seed: int) -> dict[str, Any]:
     upgrade(platform.engine)
     server = BackgroundServer(create_app(platform), settings.port)
     server.start()
-    rigs = []
     try:
         engine = await asyncio.to_thread(FaceEngine.load)
         faces = await asyncio.to_thread(demo_faces, engine)
@@ -77,45 +109,33 @@ async def run(cabinets: int, visits_each: int, seed: int) -> dict[str, Any]:
         for i, role in enumerate(SHOPPERS):
             phone = f"+82 10-4000-{i:04d}"
             await sign_up(platform, engine, shop.site_id, role, phone, APPROVING_CARD, faces[role])
+        context = multiprocessing.get_context("spawn")
+        start, results = context.Event(), context.Queue()
+        workers = []
         for n, (_, code) in enumerate(shop.cabinets):
             state_dir = data_dir / f"cabinet-{n}"
             state_dir.mkdir()
             await asyncio.to_thread(provision_cabinet, state_dir, server.url, code)
-            rig = build_rig(state_dir, seed=seed + n)
-            await rig.start()
-            rigs.append(rig)
-        unlock: list[float] = []
-        receipt: list[float] = []
-        failures: list[str] = []
-
-        async def serve(index: int) -> None:
-            rng = random.Random(seed + index)
-            rig = rigs[index]
-            for v in range(visits_each):
-                role = rng.choice(SHOPPERS)
-                frames = faces[role].front_frames(4, seed=seed * 1000 + index * 100 + v)
-                pick = Pick("take", rng.choice(LANES))
-                observed = await run_visit(rig, Visit(f"{index}/{v}", role, "face", frames, [pick]))
-                if observed.decision != "approve":
-                    failures.append(f"cabinet {index} visit {v}: {observed.message}")
-                    continue
-                unlock.append(observed.latency_ms["face_to_unlock"])
-                receipt.append(observed.latency_ms["close_to_receipt"])
-
+            worker = context.Process(
+                target=_cabinet_process, args=(state_dir, seed + n, visits_each, start, results)
+            )
+            worker.start()
+            workers.append(worker)
         started = time.perf_counter()
-        await asyncio.gather(*(serve(i) for i in range(cabinets)))
+        start.set()
+        outcomes = [await asyncio.to_thread(results.get, True, 900) for _ in workers]
         elapsed = time.perf_counter() - started
+        for worker in workers:
+            worker.join(30)
         return {
             "cabinets": cabinets,
             "visits": cabinets * visits_each,
             "seconds": round(elapsed, 1),
-            "face_to_unlock_ms": _percentiles(unlock),
-            "close_to_receipt_ms": _percentiles(receipt),
-            "failures": failures,
+            "face_to_unlock_ms": _percentiles([x for o in outcomes for x in o["unlock"]]),
+            "close_to_receipt_ms": _percentiles([x for o in outcomes for x in o["receipt"]]),
+            "failures": [f for o in outcomes for f in o["failures"]],
         }
     finally:
-        for rig in rigs:
-            await rig.stop()
         server.stop()
         platform.close()
 
@@ -138,8 +158,8 @@ def main() -> None:
     print(" ".join(f"{c:>11}" for c in (*columns, "failed")))
     for r in results:
         u, c = r["face_to_unlock_ms"], r["close_to_receipt_ms"]
-        cells = (r["cabinets"], r["visits"], u.get("p50", "-"), u.get("p95", "-"))
-        cells += (c.get("p50", "-"), c.get("p95", "-"), len(r["failures"]))
+        cells = [r["cabinets"], r["visits"], u.get("p50", "-"), u.get("p95", "-")]
+        cells += [c.get("p50", "-"), c.get("p95", "-"), len(r["failures"])]
         print(" ".join(f"{cell:>11}" for cell in cells))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

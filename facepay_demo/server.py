@@ -20,6 +20,7 @@ class BackgroundServer:
     """``url``/``ws_url`` point at the running server; ``stop`` shuts it down cleanly."""
 
     def __init__(self, app: Litestar, port: int) -> None:
+        self.app = app
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}"

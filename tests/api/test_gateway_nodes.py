@@ -1,0 +1,80 @@
+"""Several API nodes: a cabinet connected to node A is reached from node B (Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from litestar.channels import ChannelsPlugin
+from websockets.asyncio.client import connect
+
+from api.app import create_app
+from api.gateway import GATEWAY_PATH, cabinet_channel
+from cabinet_runtime import protocol as p
+from facepay.cabinets.service import (
+    create_cabinet,
+    create_site,
+    issue_provisioning_code,
+    redeem_provisioning_code,
+)
+from facepay.db.migrate import upgrade
+from facepay.keys.signing import public_key_bytes
+from facepay.keys.store import init_keys
+from facepay.platform import Platform
+from facepay.settings import Settings
+from facepay_demo.server import BackgroundServer, free_port
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def two_nodes(
+    tmp_path: Path, redis_url: str
+) -> Iterator[tuple[Platform, BackgroundServer, BackgroundServer]]:
+    base = Settings(data_dir=tmp_path, redis_url=redis_url)
+    init_keys(base.keys_dir)
+    platforms, servers = [], []
+    for _ in range(2):
+        settings = msgspec.structs.replace(base, port=free_port())
+        platform = Platform(settings)
+        upgrade(platform.engine)
+        server = BackgroundServer(create_app(platform), settings.port)
+        server.start()
+        platforms.append(platform)
+        servers.append(server)
+    yield platforms[0], servers[0], servers[1]
+    for server in servers:
+        server.stop()
+    for platform in platforms:
+        platform.close()
+
+
+async def test_a_message_published_on_one_node_reaches_a_cabinet_on_another(
+    two_nodes: tuple[Platform, BackgroundServer, BackgroundServer],
+) -> None:
+    platform, node_a, node_b = two_nodes
+    device = Ed25519PrivateKey.generate()
+    with platform.sessions.begin() as session:
+        site = create_site(session, "site", "KRW")
+        cabinet = create_cabinet(session, site.id, "c", hold_amount=1000)
+        code = issue_provisioning_code(session, cabinet.id)
+        redeem_provisioning_code(session, code, public_key_bytes(device))
+        cabinet_id = cabinet.id
+    settled = p.SessionSettled(session_id="s", receipt_id="r", amount_minor=1500, currency="KRW")
+    async with connect(node_a.ws_url + GATEWAY_PATH) as ws:
+        await ws.send(p.encode(p.Hello(cabinet_id=cabinet_id)))
+        challenge = p.decode_from_server(await ws.recv())
+        assert isinstance(challenge, p.Challenge)
+        signature = device.sign(p.auth_signing_payload(cabinet_id, challenge.nonce))
+        await ws.send(p.encode(p.AuthResponse(cabinet_id=cabinet_id, signature=signature)))
+        assert isinstance(p.decode_from_server(await ws.recv()), p.AuthOk)
+        await asyncio.sleep(0.3)  # node A has subscribed to the cabinet's channel
+        channels = node_b.app.plugins.get(ChannelsPlugin)
+        channels.publish(p.encode(settled), cabinet_channel(cabinet_id))
+        received = p.decode_from_server(await asyncio.wait_for(ws.recv(), 10))
+    assert isinstance(received, p.SessionSettled)
+    assert received.id == settled.id

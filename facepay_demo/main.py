@@ -283,7 +283,7 @@ def render_table(reports: list[VisitReport], balanced: bool, base_url: str) -> s
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    for noisy in ("httpx", "facepay.notifications", "cabinet_runtime"):
+    for noisy in ("httpx", "facepay", "api", "cabinet_runtime", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     say: Say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     with tempfile.TemporaryDirectory(prefix="facepay-demo-") as tmp:

@@ -30,7 +30,7 @@ from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
 from facepay.platform import Platform
 from facepay.settings import Settings
-from facepay_demo.catalog import CURRENCY
+from facepay_demo.catalog import CURRENCY, PRICES
 from facepay_demo.faces import demo_faces
 from facepay_demo.rig import build_rig, provision_cabinet
 from facepay_demo.script import CAST, ScriptedVisit, visits
@@ -176,7 +176,7 @@ def _report(
     return report
 
 
-async def run_demo(data_dir: Path, say: Say) -> tuple[list[VisitReport], bool, str]:
+async def run_demo(data_dir: Path, say: Say) -> tuple[list[VisitReport], bool]:
     settings = Settings(data_dir=data_dir, port=free_port())
     init_keys(settings.keys_dir)
     platform = Platform(settings)
@@ -215,7 +215,7 @@ async def run_demo(data_dir: Path, say: Say) -> tuple[list[VisitReport], bool, s
                 + (" (as expected)" if not report.problems else f" — {report.problems}")
             )
         balanced = verify_ledger(platform.payments.engine).ok
-        return reports, balanced, server.url
+        return reports, balanced
     finally:
         if rig is not None:
             await rig.stop()
@@ -227,7 +227,7 @@ def _money(amount: int) -> str:
     return f"{amount:,} {CURRENCY}"
 
 
-def render_table(reports: list[VisitReport], balanced: bool, base_url: str) -> str:
+def render_table(reports: list[VisitReport], balanced: bool) -> str:
     rows = [
         (
             "visit",
@@ -268,9 +268,14 @@ def render_table(reports: list[VisitReport], balanced: bool, base_url: str) -> s
         if r.decision == "deny":
             lines.append(f"{r.name}: refused — {r.reason}")
         elif r.receipt_id:
-            lines.append(
-                f"receipt for {r.customer}: {base_url}/r/{r.receipt_id} ({_money(r.amount)})"
-            )
+            lines.append(f"receipt {r.receipt_id[:10]}… for {r.customer} (/r/{r.receipt_id}):")
+            lines += [
+                f"    {sku} x{qty}".ljust(30) + _money(PRICES[sku] * qty).rjust(12)
+                for sku, qty in r.basket.items()
+            ]
+            lines.append("    total".ljust(30) + _money(r.amount).rjust(12))
+            if r.debt:
+                lines.append(f"    charged {_money(r.charged)}; {_money(r.debt)} owed (open debt)")
     lines.append("")
     lines.append(f"ledger balanced: {'yes' if balanced else 'NO'}")
     failed = [r for r in reports if r.problems]
@@ -289,7 +294,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     with tempfile.TemporaryDirectory(prefix="facepay-demo-") as tmp:
         data_dir = args.data_dir or Path(tmp)
         data_dir.mkdir(parents=True, exist_ok=True)
-        reports, balanced, url = asyncio.run(run_demo(data_dir, say))
+        reports, balanced = asyncio.run(run_demo(data_dir, say))
     if args.json:
         print(
             json.dumps(
@@ -297,7 +302,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
     else:
-        print(render_table(reports, balanced, url))
+        print(render_table(reports, balanced))
     ok = balanced and not any(r.problems for r in reports)
     return 0 if ok else 1
 

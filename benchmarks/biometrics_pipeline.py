@@ -15,30 +15,25 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this folder would shadow the biometrics package on sys.path.
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
-sys.path.insert(0, str(ROOT))
+import _repo_path  # noqa: F401  (first: the package folders must win over this one)
+import cv2
+import numpy as np
+import numpy.typing as npt
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
-
-from biometrics.attacks.depth_maps import genuine_depth  # noqa: E402
-from biometrics.attacks.sources import source_faces  # noqa: E402
-from biometrics.attacks.suite import run_suite, suite_report  # noqa: E402
-from biometrics.engine import FaceEngine  # noqa: E402
-from biometrics.images import read_image  # noqa: E402
-from biometrics.liveness.depth import check_depth  # noqa: E402
-from biometrics.liveness.passive import PassiveModel, check_passive, default_model_path  # noqa: E402
-from biometrics.model_pack import default_pack_dir  # noqa: E402
-from biometrics.quality import assess_face  # noqa: E402
+from biometrics.attacks.depth_maps import genuine_depth
+from biometrics.attacks.sources import source_faces
+from biometrics.attacks.suite import run_suite, suite_report
+from biometrics.engine import FaceEngine
+from biometrics.images import read_image
+from biometrics.liveness.depth import check_depth
+from biometrics.liveness.passive import PassiveModel, check_passive, default_model_path
+from biometrics.model_pack import default_pack_dir
+from biometrics.quality import assess_face
 
 
 def _timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, float]:

@@ -21,32 +21,26 @@ import logging
 import multiprocessing
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import _repo_path  # noqa: F401  (first: the package folders must win over this one)
 import numpy as np
 
-# Run as a script, this folder comes first on sys.path and benchmarks/payments.py
-# would shadow the payments package: put the repository root there instead.
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
-sys.path.insert(0, str(ROOT))
-
-from api.app import create_app  # noqa: E402
-from biometrics.engine import FaceEngine  # noqa: E402
-from facepay.db.migrate import upgrade  # noqa: E402
-from facepay.keys.store import init_keys  # noqa: E402
-from facepay.platform import Platform  # noqa: E402
-from facepay.settings import Settings  # noqa: E402
-from facepay_demo.faces import demo_faces  # noqa: E402
-from facepay_demo.rig import build_rig, provision_cabinet  # noqa: E402
-from facepay_demo.script import APPROVING_CARD  # noqa: E402
-from facepay_demo.server import BackgroundServer, free_port  # noqa: E402
-from facepay_demo.shop import open_shop, sign_up  # noqa: E402
-from facepay_demo.visits import Pick, Visit, run_visit  # noqa: E402
+from api.app import create_app
+from biometrics.engine import FaceEngine
+from facepay.db.migrate import upgrade
+from facepay.keys.store import init_keys
+from facepay.platform import Platform
+from facepay.settings import Settings
+from facepay_demo.faces import demo_faces
+from facepay_demo.rig import build_rig, provision_cabinet
+from facepay_demo.script import APPROVING_CARD
+from facepay_demo.server import BackgroundServer, free_port
+from facepay_demo.shop import open_shop, sign_up
+from facepay_demo.visits import Pick, Visit, run_visit
 
 SHOPPERS = ("minji", "seojun", "hyunwoo", "yao")
 LANES = ("top-1", "top-2", "bottom-1", "bottom-2")

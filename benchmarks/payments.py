@@ -20,7 +20,6 @@ import os
 import platform
 import secrets
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -30,28 +29,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this folder comes first on sys.path and this file's name would
-# shadow the payments package: put the repository root there instead.
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
-sys.path.insert(0, str(ROOT))
+import _repo_path  # noqa: F401  (first: the package folders must win over this one)
+import httpx
+import uvicorn
+from sqlalchemy import Engine, create_engine, insert, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from sqlalchemy import Engine, create_engine, insert, text, update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
-
-from payments.authorizations.service import AuthorizationService  # noqa: E402
-from payments.db import create_payments_engine, payments_metadata, utcnow  # noqa: E402
-from payments.ledger import AccountKind, LedgerAccount, LedgerTransfer, Phase  # noqa: E402
-from payments.ledger import verify_ledger as run_verify  # noqa: E402
-from payments.methods import CredentialCipher, PaymentMethodStore  # noqa: E402
-from payments.money import Money  # noqa: E402
-from payments.processors.sandbox import SandboxProcessor  # noqa: E402
-from payments.sandbox.app import create_sandbox_app  # noqa: E402
-from payments.sandbox.config import SandboxConfig, TokenRequestor  # noqa: E402
-from payments.sandbox.network import SandboxNetwork  # noqa: E402
+from payments.authorizations.service import AuthorizationService
+from payments.db import create_payments_engine, payments_metadata, utcnow
+from payments.ledger import AccountKind, LedgerAccount, LedgerTransfer, Phase
+from payments.ledger import verify_ledger as run_verify
+from payments.methods import CredentialCipher, PaymentMethodStore
+from payments.money import Money
+from payments.processors.sandbox import SandboxProcessor
+from payments.sandbox.app import create_sandbox_app
+from payments.sandbox.config import SandboxConfig, TokenRequestor
+from payments.sandbox.network import SandboxNetwork
 
 Row = dict[str, Any]
 REQUESTOR, API_KEY = "facepay-bench", "bench-key"

@@ -95,11 +95,11 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 @pytest.fixture
 def live_platform(tmp_path: Path, database_url: str) -> Iterator[Any]:
     """A migrated database with keys, whose public URL is the live server's address."""
-    from facepay_demo.server import free_port
     from facepay.db.migrate import upgrade
     from facepay.keys.store import init_keys
     from facepay.platform import Platform
     from facepay.settings import Settings
+    from facepay_demo.server import free_port
 
     port = free_port()
     settings = Settings(

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _repo_path import ROOT  # before the packages: this folder must not shadow them
+
 # One BLAS thread by default: a matrix-vector product split over threads on a
 # shared 2-core machine spends more time synchronising than computing (measured:
 # exact search p95 at 5k identities 0.5 ms with one thread, 12 ms with two).
@@ -33,21 +35,16 @@ if "--blas-threads" in sys.argv:
 else:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-# Run as a script, this file's folder comes first on sys.path and its name would
-# shadow the biometrics package: put the repository root there instead.
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
-sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
+import numpy as np
+import numpy.typing as npt
 
-from biometrics.calibration import default_table  # noqa: E402
-from biometrics.matcher import as_probe  # noqa: E402
-from biometrics.matcher_exact import ExactIndex  # noqa: E402
-from biometrics.matcher_hnsw import HnswIndex, HnswParams  # noqa: E402
-from biometrics.model_pack import inspect_pack  # noqa: E402
-from biometrics.synthetic import SimilaritySpread, SyntheticFaces, SyntheticGallery  # noqa: E402
+from biometrics.calibration import default_table
+from biometrics.matcher import as_probe
+from biometrics.matcher_exact import ExactIndex
+from biometrics.matcher_hnsw import HnswIndex, HnswParams
+from biometrics.model_pack import inspect_pack
+from biometrics.synthetic import SimilaritySpread, SyntheticFaces, SyntheticGallery
 
 Row = dict[str, Any]
 SEED = 7

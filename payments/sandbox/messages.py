@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import msgspec
 
+# The network answers operations the way its partner API does (re-exported).
+from payments.partner_protocol import ErrorReply as ErrorReply
+from payments.partner_protocol import OperationReply as OperationReply
+
 
 class AuthorizeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     token: str
@@ -19,24 +23,6 @@ class AuthorizeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class AmountRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount: int
     currency: str
-
-
-class OperationReply(msgspec.Struct, frozen=True):
-    kind: str
-    status: str  # "approved" | "declined"
-    idempotency_key: str
-    authorization_id: str | None
-    amount: int
-    currency: str
-    decline_code: str | None = None
-    message: str = ""
-    authorized: int = 0
-    captured: int = 0
-    refunded: int = 0
-
-
-class ErrorReply(msgspec.Struct, frozen=True):
-    error: str
 
 
 class SessionRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -16,8 +16,8 @@ import msgspec
 from anyio import to_thread
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie, State
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 from litestar.types import ExceptionHandlersMap
 from multipart import (  # type: ignore[import-untyped]
     MultipartSegment,
@@ -277,7 +277,9 @@ class CustomerController(Controller):
     dependencies = {"customer_id": Provide(current_customer)}  # noqa: RUF012
 
     @post("/customers", status_code=201)
-    async def create_customer(self, state: State, data: CreateCustomerIn) -> CustomerCreatedOut:
+    async def create_customer(
+        self, state: State, data: JSONBody[CreateCustomerIn]
+    ) -> CustomerCreatedOut:
         """Sign up with a phone number; a one-time code is sent to it."""
         created = await to_thread.run_sync(
             lambda: service.create_customer(
@@ -290,7 +292,9 @@ class CustomerController(Controller):
         return CustomerCreatedOut(created.customer_id, created.verification_id, created.phone_e164)
 
     @post("/phone-verifications", status_code=202)
-    async def request_phone_code(self, state: State, data: CodeRequestIn) -> VerificationOut:
+    async def request_phone_code(
+        self, state: State, data: JSONBody[CodeRequestIn]
+    ) -> VerificationOut:
         """Send a new code to a registered phone (resend, or sign in on a new device)."""
         phone = normalise_phone(data.phone)
         verification_id = await to_thread.run_sync(request_code, platform_of(state), phone)
@@ -298,7 +302,7 @@ class CustomerController(Controller):
 
     @post("/phone-verifications/{verification_id:str}/verify", status_code=200)
     async def verify_phone(
-        self, state: State, verification_id: str, data: VerifyIn
+        self, state: State, verification_id: FromPath[str], data: JSONBody[VerifyIn]
     ) -> Response[SessionOut]:
         """Check the code; answers with the session token (and sets it as a cookie)."""
         platform = platform_of(state)
@@ -311,7 +315,10 @@ class CustomerController(Controller):
 
     @get("/consent-notices/{kind:str}")
     async def read_notice(
-        self, state: State, kind: str, language: str = Parameter(default="ko", max_length=8)
+        self,
+        state: State,
+        kind: FromPath[str],
+        language: str = Parameter(default="ko", max_length=8),
     ) -> NoticeOut:
         def read() -> NoticeOut:
             with platform_of(state).sessions.begin() as session:
@@ -330,11 +337,13 @@ class CustomerController(Controller):
         return await to_thread.run_sync(read)
 
     @get("/me")
-    async def me(self, state: State, customer_id: str) -> service.CustomerProfile:
+    async def me(self, state: State, customer_id: NamedDependency[str]) -> service.CustomerProfile:
         return await to_thread.run_sync(service.customer_profile, platform_of(state), customer_id)
 
     @post("/me/consents", status_code=201)
-    async def decide_consent(self, state: State, customer_id: str, data: ConsentIn) -> ConsentOut:
+    async def decide_consent(
+        self, state: State, customer_id: NamedDependency[str], data: JSONBody[ConsentIn]
+    ) -> ConsentOut:
         """Grant, refuse or withdraw; withdrawing biometric consent destroys the face data."""
         record_id = await to_thread.run_sync(
             lambda: service.decide_consent(
@@ -345,7 +354,7 @@ class CustomerController(Controller):
 
     @post("/me/face", status_code=201, request_max_body_size=MAX_UPLOAD_BYTES)
     async def enroll(
-        self, request: Request[Any, Any, Any], state: State, customer_id: str
+        self, request: Request[Any, Any, Any], state: State, customer_id: NamedDependency[str]
     ) -> EnrollmentOut:
         """Enroll the face from 3-8 photos: multipart/form-data, one file part per photo
         (JPEG or PNG). The photos are processed in memory and never stored."""
@@ -361,9 +370,11 @@ class CustomerController(Controller):
     async def begin_card_link(
         self,
         state: State,
-        customer_id: str,
-        data: CardLinkIn,
-        idempotency_key: str = Parameter(header="Idempotency-Key", min_length=1, max_length=200),
+        customer_id: NamedDependency[str],
+        data: JSONBody[CardLinkIn],
+        idempotency_key: Annotated[
+            str, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
+        ],
     ) -> CardLinkOut:
         """Start linking a card: redirect the customer to ``redirect_url`` (the network's page)."""
         platform = platform_of(state)
@@ -381,7 +392,7 @@ class CustomerController(Controller):
 
     @post("/me/cards/{link_id:str}/complete", status_code=200)
     async def complete_card_link(
-        self, state: State, customer_id: str, link_id: str
+        self, state: State, customer_id: NamedDependency[str], link_id: FromPath[str]
     ) -> payment_methods.PaymentMethodView:
         """After the network sent the customer back: fetch and keep the token."""
         platform = platform_of(state)
@@ -398,7 +409,7 @@ class CustomerController(Controller):
 
     @get("/me/cards")
     async def list_cards(
-        self, state: State, customer_id: str
+        self, state: State, customer_id: NamedDependency[str]
     ) -> list[payment_methods.PaymentMethodView]:
         return await to_thread.run_sync(
             payment_methods.list_payment_methods, platform_of(state), customer_id
@@ -406,7 +417,7 @@ class CustomerController(Controller):
 
     @put("/me/cards/{method_id:str}/default", status_code=200)
     async def set_default_card(
-        self, state: State, customer_id: str, method_id: str
+        self, state: State, customer_id: NamedDependency[str], method_id: FromPath[str]
     ) -> list[payment_methods.PaymentMethodView]:
         platform = platform_of(state)
         await to_thread.run_sync(
@@ -416,21 +427,23 @@ class CustomerController(Controller):
 
     @post("/me/sites", status_code=200)
     async def join_sites(
-        self, state: State, customer_id: str, data: SitesIn
+        self, state: State, customer_id: NamedDependency[str], data: JSONBody[SitesIn]
     ) -> service.CustomerProfile:
         platform = platform_of(state)
         await to_thread.run_sync(service.join_sites, platform, customer_id, data.site_ids)
         return await to_thread.run_sync(service.customer_profile, platform, customer_id)
 
     @post("/me/qr-tokens", status_code=201)
-    async def new_qr_token(self, state: State, customer_id: str) -> QrOut:
+    async def new_qr_token(self, state: State, customer_id: NamedDependency[str]) -> QrOut:
         """A fresh unlock token for the phone screen (valid 30 s, single use)."""
         token = await to_thread.run_sync(issue_qr_token, platform_of(state), customer_id)
         png = base64.b64encode(qr_png(token)).decode()
         return QrOut(token, int(TOKEN_TTL.total_seconds()), png)
 
     @delete("/me", status_code=200)
-    async def delete_me(self, state: State, customer_id: str) -> Response[DeletionOut]:
+    async def delete_me(
+        self, state: State, customer_id: NamedDependency[str]
+    ) -> Response[DeletionOut]:
         """Delete my data: face templates crypto-shredded, phone, cards and cohorts removed."""
         certificate = await to_thread.run_sync(
             lambda: service.delete_customer(

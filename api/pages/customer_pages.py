@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
 from api.customers import (
@@ -102,12 +102,12 @@ async def signin(state: State, data: Form) -> Response[Any]:
 
 
 @get("/verify/{verification_id:str}", media_type="text/html")
-async def verify_page(verification_id: str) -> Response[str]:
+async def verify_page(verification_id: FromPath[str]) -> Response[str]:
     return render("verify.html", title="Verify / 인증", verification_id=verification_id)
 
 
 @post("/verify/{verification_id:str}", media_type="text/html")
-async def verify(state: State, verification_id: str, data: Form) -> Response[Any]:
+async def verify(state: State, verification_id: FromPath[str], data: Form) -> Response[Any]:
     platform = platform_of(state)
     try:
         verified = await to_thread.run_sync(

@@ -187,7 +187,11 @@ class HnswIndex:
         """
         if self._deleted or len(self._label_of) != self._next_label:
             raise ValueError("only a freshly built index without deletions can be saved")
-        self._index.save_index(path)
+        # Written aside and renamed: an interrupted save must not leave a half
+        # file that a later run loads as a cached graph.
+        partial = f"{path}.partial"
+        self._index.save_index(partial)
+        os.replace(partial, path)
         return [self._id_of[label] for label in range(self._next_label)]
 
     @classmethod

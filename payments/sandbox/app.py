@@ -56,24 +56,33 @@ def _base_url(request: Request[Any, Any, Any], network: SandboxNetwork) -> str:
     return str(request.base_url).rstrip("/") + prefix.rstrip("/")
 
 
+def session_fields(
+    request: Request[Any, Any, Any], network: SandboxNetwork, session: EnrollmentSession
+) -> dict[str, Any]:
+    """An enrollment session as both front-ends answer it (the TSP API and the partner API)."""
+    fields: dict[str, Any] = {
+        "session_id": session.id,
+        "status": "pending",
+        "hosted_url": f"{_base_url(request, network)}/tsp/enroll/{session.id}",
+    }
+    if session.token is None:
+        return fields
+    token = network.tsp.token(session.token)
+    return fields | {
+        "status": "completed",
+        "token": token.number,
+        "brand": token.brand,
+        "last4": token.last4,
+        "exp_month": token.exp_month,
+        "exp_year": token.exp_year,
+        "cryptogram_key": base64.b64encode(token.key).decode(),
+    }
+
+
 def _session_reply(
     request: Request[Any, Any, Any], network: SandboxNetwork, session: EnrollmentSession
 ) -> SessionReply:
-    hosted = f"{_base_url(request, network)}/tsp/enroll/{session.id}"
-    if session.token is None:
-        return SessionReply(session_id=session.id, status="pending", hosted_url=hosted)
-    token = network.tsp.token(session.token)
-    return SessionReply(
-        session_id=session.id,
-        status="completed",
-        hosted_url=hosted,
-        token=token.number,
-        brand=token.brand,
-        last4=token.last4,
-        exp_month=token.exp_month,
-        exp_year=token.exp_year,
-        cryptogram_key=base64.b64encode(token.key).decode(),
-    )
+    return SessionReply(**session_fields(request, network, session))
 
 
 # --- token service provider -------------------------------------------------

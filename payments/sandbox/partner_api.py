@@ -17,7 +17,6 @@ signature does not depend on where the sandbox app is mounted.
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,25 +111,10 @@ def partner_router(config: PartnerApiConfig, clock: Callable[[], datetime] = _ut
     def provisioning_reply(
         request: Request[Any, Any, Any], network: SandboxNetwork, session: EnrollmentSession
     ) -> ProvisioningReply:
-        # The network app's own rule (public URL, or the request's, mount prefix kept);
-        # imported here because the app module imports this one.
-        from payments.sandbox.app import _base_url
+        # The network app's own answer; imported here because the app imports this module.
+        from payments.sandbox.app import session_fields
 
-        hosted = f"{_base_url(request, network)}/tsp/enroll/{session.id}"
-        if session.token is None:
-            return ProvisioningReply(session_id=session.id, status="pending", hosted_url=hosted)
-        token = network.tsp.token(session.token)
-        return ProvisioningReply(
-            session_id=session.id,
-            status="completed",
-            hosted_url=hosted,
-            token=token.number,
-            brand=token.brand,
-            last4=token.last4,
-            exp_month=token.exp_month,
-            exp_year=token.exp_year,
-            cryptogram_key=base64.b64encode(token.key).decode(),
-        )
+        return ProvisioningReply(**session_fields(request, network, session))
 
     @post("/provisioning-sessions")
     async def create_session(request: Request[Any, Any, Any], state: State) -> Response[bytes]:

@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from litestar import Litestar, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body, FromPath, JSONBody
@@ -26,7 +27,8 @@ from payments.sandbox.admin_routes import ADMIN_ROUTES
 from payments.sandbox.config import SandboxConfig
 from payments.sandbox.hosted_page import render_enroll_page
 from payments.sandbox.http_common import (
-    IDEMPOTENCY_HEADER,
+    CALLER,
+    Caller,
     authenticate_requestor,
     is_admin,
     network_of,
@@ -88,32 +90,30 @@ def _session_reply(
 # --- token service provider -------------------------------------------------
 
 
-@post("/tsp/sessions", status_code=201)
+@post("/tsp/sessions", status_code=201, dependencies=CALLER)
 async def create_session(
-    request: Request[Any, Any, Any], state: State, data: JSONBody[SessionRequest]
+    request: Request[Any, Any, Any], caller: NamedDependency[Caller], data: JSONBody[SessionRequest]
 ) -> SessionReply:
-    network = network_of(state)
-    requestor = authenticate_requestor(request, network)
+    network = caller.network
     with network.lock:
         session = network.tsp.create_session(
-            requestor.requestor_id,
-            requestor.channel,
+            caller.requestor_id,
+            caller.requestor.channel,
             data.customer_ref,
             data.return_url,
-            idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
+            idempotency_key=caller.idempotency_key,
         )
     return _session_reply(request, network, session)
 
 
-@get("/tsp/sessions/{session_id:str}")
+@get("/tsp/sessions/{session_id:str}", dependencies=CALLER)
 async def get_session(
-    request: Request[Any, Any, Any], state: State, session_id: FromPath[str]
+    request: Request[Any, Any, Any], caller: NamedDependency[Caller], session_id: FromPath[str]
 ) -> SessionReply:
-    network = network_of(state)
-    requestor = authenticate_requestor(request, network)
+    network = caller.network
     with network.lock:
         session = network.tsp.session(session_id)
-        if session.requestor_id != requestor.requestor_id:
+        if session.requestor_id != caller.requestor_id:
             raise NotFoundError("enrollment session not found or expired")
         return _session_reply(request, network, session)
 
@@ -224,73 +224,49 @@ async def token_lifecycle(
 # --- authorizations -----------------------------------------------------------
 
 
-def _key(request: Request[Any, Any, Any]) -> str:
-    return request.headers.get(IDEMPOTENCY_HEADER, "")
-
-
-@post("/network/authorizations")
+@post("/network/authorizations", dependencies=CALLER)
 async def authorize(
-    request: Request[Any, Any, Any], state: State, data: JSONBody[AuthorizeRequest]
+    caller: NamedDependency[Caller], data: JSONBody[AuthorizeRequest]
 ) -> Response[Any]:
-    network = network_of(state)
-    requestor = authenticate_requestor(request, network)
-    return await send(network.authorize(requestor.requestor_id, _key(request), data))
+    return await send(caller.network.authorize(caller.requestor_id, caller.idempotency_key, data))
 
 
-@post("/network/authorizations/{auth_id:str}/increments")
+@post("/network/authorizations/{auth_id:str}/increments", dependencies=CALLER)
 async def increment(
-    request: Request[Any, Any, Any],
-    state: State,
-    auth_id: FromPath[str],
-    data: JSONBody[AmountRequest],
+    caller: NamedDependency[Caller], auth_id: FromPath[str], data: JSONBody[AmountRequest]
 ) -> Response[Any]:
-    network = network_of(state)
-    requestor = authenticate_requestor(request, network)
-    return await send(network.increment(requestor.requestor_id, _key(request), auth_id, data))
+    network = caller.network
+    return await send(network.increment(caller.requestor_id, caller.idempotency_key, auth_id, data))
 
 
-@post("/network/authorizations/{auth_id:str}/capture")
+@post("/network/authorizations/{auth_id:str}/capture", dependencies=CALLER)
 async def capture(
-    request: Request[Any, Any, Any],
-    state: State,
-    auth_id: FromPath[str],
-    data: JSONBody[AmountRequest],
+    caller: NamedDependency[Caller], auth_id: FromPath[str], data: JSONBody[AmountRequest]
 ) -> Response[Any]:
-    network = network_of(state)
-    requestor = authenticate_requestor(request, network)
-    return await send(network.capture(requestor.requestor_id, _key(request), auth_id, data))
+    network = caller.network
+    return await send(network.capture(caller.requestor_id, caller.idempotency_key, auth_id, data))
 
 
-@post("/network/authorizations/{auth_id:str}/void")
-async def void(
-    request: Request[Any, Any, Any], state: State, auth_id: FromPath[str]
-) -> Response[Any]:
-    network = network_of(state)
-    requestor = authenticate_requestor(request, network)
-    return await send(network.void(requestor.requestor_id, _key(request), auth_id))
+@post("/network/authorizations/{auth_id:str}/void", dependencies=CALLER)
+async def void(caller: NamedDependency[Caller], auth_id: FromPath[str]) -> Response[Any]:
+    return await send(caller.network.void(caller.requestor_id, caller.idempotency_key, auth_id))
 
 
-@post("/network/authorizations/{auth_id:str}/refunds")
+@post("/network/authorizations/{auth_id:str}/refunds", dependencies=CALLER)
 async def refund(
-    request: Request[Any, Any, Any],
-    state: State,
-    auth_id: FromPath[str],
-    data: JSONBody[AmountRequest],
+    caller: NamedDependency[Caller], auth_id: FromPath[str], data: JSONBody[AmountRequest]
 ) -> Response[Any]:
-    network = network_of(state)
-    requestor = authenticate_requestor(request, network)
-    return await send(network.refund(requestor.requestor_id, _key(request), auth_id, data))
+    network = caller.network
+    return await send(network.refund(caller.requestor_id, caller.idempotency_key, auth_id, data))
 
 
-@get("/network/authorizations/{auth_id:str}")
+@get("/network/authorizations/{auth_id:str}", dependencies=CALLER)
 async def get_authorization(
-    request: Request[Any, Any, Any], state: State, auth_id: FromPath[str]
+    caller: NamedDependency[Caller], auth_id: FromPath[str]
 ) -> dict[str, Any]:
-    network = network_of(state)
-    requestor = authenticate_requestor(request, network)
-    with network.lock:
-        auth = network.authorizations.get(auth_id)
-        if auth is None or auth.requestor_id != requestor.requestor_id:
+    with caller.network.lock:
+        auth = caller.network.authorizations.get(auth_id)
+        if auth is None or auth.requestor_id != caller.requestor_id:
             raise NotFoundError("authorization not found")
         return _auth_view(auth)
 
@@ -307,13 +283,9 @@ def _auth_view(auth: NetworkAuthorization) -> dict[str, Any]:
     }
 
 
-@get("/network/operations/{key:str}")
-async def get_operation(
-    request: Request[Any, Any, Any], state: State, key: FromPath[str]
-) -> Response[Any]:
-    network = network_of(state)
-    requestor = authenticate_requestor(request, network)
-    reply = network.operation(requestor.requestor_id, key)
+@get("/network/operations/{key:str}", dependencies=CALLER)
+async def get_operation(caller: NamedDependency[Caller], key: FromPath[str]) -> Response[Any]:
+    reply = caller.network.operation(caller.requestor_id, key)
     if reply is None:
         return Response(ErrorReply("no operation with this idempotency key"), status_code=404)
     return Response(reply.body, status_code=reply.status_code)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 
 from payments.sandbox.config import TokenRequestor
@@ -34,6 +36,29 @@ def authenticate_requestor(
     if requestor is None or not hmac.compare_digest(bearer(request), requestor.api_key):
         raise NotAuthorizedException("unknown token requestor or bad API key")
     return requestor
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated token requestor and the idempotency key of its call."""
+
+    network: SandboxNetwork
+    requestor: TokenRequestor
+    idempotency_key: str
+
+    @property
+    def requestor_id(self) -> str:
+        return self.requestor.requestor_id
+
+
+async def _caller(request: Request[Any, Any, Any], state: State) -> Caller:
+    network = network_of(state)
+    requestor = authenticate_requestor(request, network)
+    return Caller(network, requestor, request.headers.get(IDEMPOTENCY_HEADER, ""))
+
+
+# Routes that only a token requestor may call take ``caller: NamedDependency[Caller]``.
+CALLER = {"caller": Provide(_caller)}
 
 
 def is_admin(request: Request[Any, Any, Any], network: SandboxNetwork) -> bool:

@@ -13,7 +13,6 @@ key for its per-transaction cryptograms.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +24,6 @@ import msgspec
 from payments.cryptogram import new_cryptogram
 from payments.errors import (
     IdempotencyConflictError,
-    LinkNotCompletedError,
     ProcessorError,
     ProcessorUnavailableError,
     UnknownOutcomeError,
@@ -53,6 +51,7 @@ from payments.processor import (
     OutcomeStatus,
     PaymentMethod,
 )
+from payments.processors.provisioning import provisioned_method
 
 PROCESSOR_NAME = "partner"
 UNATTENDED_CABINET_CHANNEL = "unattended_cabinet"
@@ -117,16 +116,8 @@ class PartnerProcessor:
         reply = self._call(
             "GET", f"/provisioning-sessions/{setup_ref}", None, ProvisioningReply, mutating=False
         )
-        if reply.status != "completed" or not reply.token or not reply.cryptogram_key:
-            raise LinkNotCompletedError("the customer has not confirmed the card with the partner")
-        return PaymentMethod(
-            processor=PROCESSOR_NAME,
-            token_ref=reply.token,
-            brand=reply.brand or "unknown",
-            last4=reply.last4 or "",
-            exp_month=reply.exp_month or 0,
-            exp_year=reply.exp_year or 0,
-            credential=base64.b64decode(reply.cryptogram_key),
+        return provisioned_method(
+            PROCESSOR_NAME, reply, "the customer has not confirmed the card with the partner"
         )
 
     # -- money -------------------------------------------------------------------

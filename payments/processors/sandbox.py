@@ -7,7 +7,6 @@ provisioned with the token.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import httpx
@@ -15,7 +14,6 @@ import msgspec
 
 from payments.cryptogram import new_cryptogram
 from payments.errors import (
-    LinkNotCompletedError,
     ProcessorError,
     ProcessorUnavailableError,
     UnknownOutcomeError,
@@ -31,6 +29,7 @@ from payments.processor import (
     PaymentMethod,
 )
 from payments.processors.http_client import BlockingHttp
+from payments.processors.provisioning import provisioned_method
 from payments.sandbox.config import UNATTENDED_CABINET_CHANNEL
 from payments.sandbox.messages import (
     AmountRequest,
@@ -98,16 +97,8 @@ class SandboxProcessor:
     def complete_link(self, *, setup_ref: str, idempotency_key: str) -> PaymentMethod:
         response = self._call("GET", f"/tsp/sessions/{setup_ref}", None, idempotency_key)
         reply = msgspec.json.decode(response.content, type=SessionReply)
-        if reply.status != "completed" or reply.token is None or reply.cryptogram_key is None:
-            raise LinkNotCompletedError("the card has not been entered on the network page yet")
-        return PaymentMethod(
-            processor=PROCESSOR_NAME,
-            token_ref=reply.token,
-            brand=reply.brand or "unknown",
-            last4=reply.last4 or "",
-            exp_month=reply.exp_month or 0,
-            exp_year=reply.exp_year or 0,
-            credential=base64.b64decode(reply.cryptogram_key),
+        return provisioned_method(
+            PROCESSOR_NAME, reply, "the card has not been entered on the network page yet"
         )
 
     # payments -----------------------------------------------------------------

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import msgspec
 
-# The network answers operations the way its partner API does (re-exported).
+# The network answers operations and enrollment sessions the way its partner API does
+# (re-exported; a TSP enrollment session is a partner provisioning session).
 from payments.partner_protocol import ErrorReply as ErrorReply
 from payments.partner_protocol import OperationReply as OperationReply
+from payments.partner_protocol import ProvisioningReply, ProvisioningRequest
+
+SessionRequest = ProvisioningRequest
+SessionReply = ProvisioningReply
 
 
 class AuthorizeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -23,23 +28,6 @@ class AuthorizeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class AmountRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount: int
     currency: str
-
-
-class SessionRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    customer_ref: str
-    return_url: str
-
-
-class SessionReply(msgspec.Struct, frozen=True):
-    session_id: str
-    status: str  # "pending" | "completed"
-    hosted_url: str
-    token: str | None = None
-    brand: str | None = None
-    last4: str | None = None
-    exp_month: int | None = None
-    exp_year: int | None = None
-    cryptogram_key: str | None = None  # base64; provisioned to the token requestor only
 
 
 class TokenNotification(msgspec.Struct, frozen=True):

@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from conftest import World, make_world
+from server_process import ServerProcess
 from tcp_proxy import TcpProxy
 
 from biometrics.engine import FaceEngine
@@ -85,43 +82,10 @@ async def test_link_lost_mid_session_delivers_the_close_later(
 
 
 @dataclass
-class Process:
-    args: list[str]
-    env: dict[str, str]
-    probe: str
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.args, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.probe, timeout=2).status_code < 500:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.proc.poll() is None, f"{self.args} exited with {self.proc.returncode}"
-            assert time.monotonic() < deadline, f"{self.args} did not start"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
-
-
-@dataclass
 class Servers:
     platform: Platform
-    server: Process
-    network: Process
+    server: ServerProcess
+    network: ServerProcess
     url: str
     ws_url: str
     port: int
@@ -143,7 +107,7 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     platform = Platform(settings)
     upgrade(platform.engine)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPAY_")}
-    network = Process(
+    network = ServerProcess(
         [
             sys.executable,
             "-m",
@@ -165,7 +129,7 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
         "FACEPAY_SANDBOX_NETWORK_URL": settings.sandbox_network_url or "",
         "FACEPAY_SANDBOX_API_KEY": api_key,
     }
-    server = Process(
+    server = ServerProcess(
         [sys.executable, "-m", "facepay", "serve"], server_env, f"http://127.0.0.1:{port}/healthz"
     )
     network.start()

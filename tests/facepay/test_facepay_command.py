@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from server_process import ServerProcess
+
+from facepay_demo.server import free_port
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -112,37 +113,21 @@ def test_missing_model_pack_is_reported(tmp_path: Path) -> None:
     assert pack["ok"] is False and "no detector model" in pack["detail"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_serve_sets_up_embedded_defaults_and_answers(tmp_path: Path) -> None:
-    port = _free_port()
-    server = subprocess.Popen(
+    port = free_port()
+    server = ServerProcess(
         [sys.executable, "-m", "facepay", "serve", "--port", str(port)],
-        env=_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        _env(tmp_path),
+        f"http://127.0.0.1:{port}/readyz",
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+        server.start()
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
         assert httpx.get(f"http://127.0.0.1:{port}/schema/openapi.json").status_code == 200
     finally:
-        server.terminate()
-        server.wait(20)
+        server.stop()
     assert (tmp_path / "var" / "keys" / "kek.json").exists()
     assert (tmp_path / "var" / "facepay.db").exists()

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 
 from api.customers import (
@@ -132,7 +132,7 @@ async def home(request: Request[Any, Any, Any], state: State) -> Response[Any]:
 
 @get("/consent", media_type="text/html")
 async def consent_page(
-    request: Request[Any, Any, Any], state: State, lang: str = "ko"
+    request: Request[Any, Any, Any], state: State, lang: FromQuery[str] = "ko"
 ) -> Response[Any]:
     async def page(customer_id: str) -> Response[Any]:
         def read() -> Response[Any]:
@@ -230,7 +230,9 @@ async def add_card(request: Request[Any, Any, Any], state: State) -> Response[An
 
 
 @get("/cards/return", media_type="text/html")
-async def card_return(request: Request[Any, Any, Any], state: State, link_id: str) -> Response[Any]:
+async def card_return(
+    request: Request[Any, Any, Any], state: State, link_id: FromQuery[str]
+) -> Response[Any]:
     async def page(customer_id: str) -> Response[Any]:
         platform = platform_of(state)
         try:
@@ -248,7 +250,7 @@ async def card_return(request: Request[Any, Any, Any], state: State, link_id: st
 
 @post("/cards/{method_id:str}/default", media_type="text/html")
 async def default_card(
-    request: Request[Any, Any, Any], state: State, method_id: str
+    request: Request[Any, Any, Any], state: State, method_id: FromPath[str]
 ) -> Response[Any]:
     async def page(customer_id: str) -> Response[Any]:
         await to_thread.run_sync(

@@ -105,7 +105,7 @@ class SiteGalleries:
         if customer_id is not None:
             query = query.where(Customer.id == customer_id)
         newest: dict[str, tuple[Customer, FaceTemplate | None]] = {}
-        for customer, template in session.execute(query).tuples():
+        for customer, template in session.execute(query):
             _, best = newest.get(customer.id, (customer, None))
             if template.model_pack_id != self.pack_id:
                 newest.setdefault(customer.id, (customer, None))

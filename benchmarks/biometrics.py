@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import importlib.util
 import json
 import os
@@ -118,8 +119,9 @@ def bench_size(
     row: Row = {"identities": n, "queries": int(data.probes.shape[0])}
 
     rss0 = _rss_bytes()
-    # The generated gallery depends on the number of probes drawn, so it is in the key.
-    tag = f"{n}-q{queries}-m{params.m}-efc{params.ef_construction}-s{SEED}"
+    # The gallery's first rows are in the key: a changed generator must not reuse a graph.
+    sample = hashlib.sha256(data.gallery[:8].tobytes()).hexdigest()[:12]
+    tag = f"{n}-m{params.m}-efc{params.ef_construction}-{sample}"
     hnsw, build_s, cached = _hnsw_for(data, ids, params, cache, tag)
     rss_hnsw = _rss_bytes() - rss0
     row.update(

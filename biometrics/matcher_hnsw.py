@@ -31,14 +31,15 @@ Matrix = npt.NDArray[np.float32]
 class HnswParams:
     """Graph parameters, chosen with benchmarks/biometrics.py (see docs/biometrics.md)."""
 
-    m: int = 16
-    ef_construction: int = 128
-    ef_search: int = 96
+    m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 48
     # A best answer below this cosine looks like an impostor: either the probe's
     # owner is not enrolled or the graph walk missed them. Search again, each
     # time ``escalate_factor`` times wider, up to ``escalate_steps`` times. Only
     # such probes pay (mostly strangers, who are denied anyway). Measured recall@1
-    # (docs/biometrics.md): 100k 0.956 -> 0.997; 1M 0.715 -> 0.983 (3 steps).
+    # at 1M (docs/biometrics.md): 0.871 plain -> 0.996 with 3 steps; with M=16
+    # the same steps stopped at 0.983, hence the denser graph.
     escalate_below: float = 0.5
     escalate_factor: int = 4
     escalate_steps: int = 3

@@ -122,10 +122,13 @@ class SyntheticFaces:
     def gallery(self, n: int, n_probes: int, seed: int, chunk: int = 65536) -> SyntheticGallery:
         """``n`` enrolled identities and ``n_probes`` probes of randomly chosen ones.
 
+        The probes draw from their own random stream, so the gallery depends on
+        ``n`` and ``seed`` only: more probes can be asked of the same gallery.
         Built in chunks, so memory stays at the gallery plus one chunk.
         """
-        rng = np.random.default_rng(seed)
-        probe_ids = np.sort(rng.choice(n, size=min(n_probes, n), replace=False))
+        rng = np.random.default_rng([seed, 0])
+        probe_rng = np.random.default_rng([seed, 1])
+        probe_ids = np.sort(probe_rng.choice(n, size=min(n_probes, n), replace=False))
         gallery = np.empty((n, self.dim), dtype=np.float32)
         probes = np.empty((probe_ids.size, self.dim), dtype=np.float32)
         for start in range(0, n, chunk):
@@ -134,7 +137,7 @@ class SyntheticFaces:
             gallery[start:stop] = self.captures(centres, rng)
             lo, hi = np.searchsorted(probe_ids, [start, stop])
             if hi > lo:
-                probes[lo:hi] = self.captures(centres[probe_ids[lo:hi] - start], rng)
+                probes[lo:hi] = self.captures(centres[probe_ids[lo:hi] - start], probe_rng)
         return SyntheticGallery(gallery, probe_ids.astype(np.int64), probes)
 
     def measure(self, identities: int, per_identity: int, seed: int) -> SimilaritySpread:

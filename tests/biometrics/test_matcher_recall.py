@@ -91,3 +91,12 @@ def test_live_remove_and_add_at_scale(setup: Setup) -> None:
     finally:
         for i in removed:
             m.add(SITE, f"p{i}", setup.gallery[i], pack_id=pack)
+
+
+def test_more_probes_leave_the_gallery_unchanged(setup: Setup) -> None:
+    # Benchmarks cache a 1M graph per gallery; asking for more probes must not change it.
+    few = setup.faces.gallery(3000, 10, seed=5)
+    many = setup.faces.gallery(3000, 500, seed=5)
+    assert np.array_equal(few.gallery, many.gallery)
+    owners = (many.probes @ many.gallery.T).argmax(axis=1)
+    assert np.mean(owners == many.probe_ids) > 0.95

@@ -49,7 +49,7 @@ def _face_dict(
 
 
 def _engine(args: argparse.Namespace) -> FaceEngine:
-    return FaceEngine.load(inspect_pack(args.pack) if args.pack else None)
+    return FaceEngine.load(inspect_pack(args.pack))
 
 
 def _detect(args: argparse.Namespace) -> int:

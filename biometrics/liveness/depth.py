@@ -45,13 +45,13 @@ class DepthConfig:
     # face printed on it has almost no relief this close to the tip.
     min_nose_prominence_mm: float = 5.0
     min_nose_sharpness: float = 0.2  # nose-slope relief / ring relief; a sphere gives ~0.17
-    max_roughness_mm: float = 6.0
+    max_roughness_mm: float = 6.0  # residual after smoothing: noise, speckle, screen artefacts
     # Beyond this head pose (as biometrics.pose estimates it) the nose hides the
     # cheek it turns towards and the relief test no longer holds; the check then
     # has no evidence and the customer is asked to face the camera. Set on
     # rendered poses: 20 degrees of yaw (estimated ~28) and 15 of pitch (~22) pass.
     max_yaw: float = 30.0
-    max_pitch: float = 22.0  # residual after smoothing: noise, speckle, screen artefacts
+    max_pitch: float = 22.0
 
 
 DEPTH_MISSING = "depth_missing"

@@ -7,7 +7,6 @@ carry an ``Idempotency-Key`` header.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -33,6 +32,7 @@ from payments.sandbox.http_common import (
     is_admin,
     network_of,
     send,
+    session_reply,
 )
 from payments.sandbox.messages import (
     AmountRequest,
@@ -44,48 +44,7 @@ from payments.sandbox.messages import (
 from payments.sandbox.network import NetworkAuthorization, SandboxNetwork
 from payments.sandbox.notifications import Notifier
 from payments.sandbox.partner_api import PartnerApiConfig, partner_router
-from payments.sandbox.tsp import EnrollmentError, EnrollmentSession, TokenStatus
-
-
-def _base_url(request: Request[Any, Any, Any], network: SandboxNetwork) -> str:
-    if network.config.public_url:
-        return network.config.public_url.rstrip("/")
-    # Mounted inside another app, the path we see has the mount prefix cut off; the raw
-    # path still has it.
-    raw = request.scope.get("raw_path", b"").decode("latin-1")
-    path = request.scope["path"]
-    prefix = raw[: len(raw) - len(path)] if path and raw.endswith(path) else ""
-    return str(request.base_url).rstrip("/") + prefix.rstrip("/")
-
-
-def session_fields(
-    request: Request[Any, Any, Any], network: SandboxNetwork, session: EnrollmentSession
-) -> dict[str, Any]:
-    """An enrollment session as both front-ends answer it (the TSP API and the partner API)."""
-    fields: dict[str, Any] = {
-        "session_id": session.id,
-        "status": "pending",
-        "hosted_url": f"{_base_url(request, network)}/tsp/enroll/{session.id}",
-    }
-    if session.token is None:
-        return fields
-    token = network.tsp.token(session.token)
-    return fields | {
-        "status": "completed",
-        "token": token.number,
-        "brand": token.brand,
-        "last4": token.last4,
-        "exp_month": token.exp_month,
-        "exp_year": token.exp_year,
-        "cryptogram_key": base64.b64encode(token.key).decode(),
-    }
-
-
-def _session_reply(
-    request: Request[Any, Any, Any], network: SandboxNetwork, session: EnrollmentSession
-) -> SessionReply:
-    return SessionReply(**session_fields(request, network, session))
-
+from payments.sandbox.tsp import EnrollmentError, TokenStatus
 
 # --- token service provider -------------------------------------------------
 
@@ -103,7 +62,7 @@ async def create_session(
             data.return_url,
             idempotency_key=caller.idempotency_key,
         )
-    return _session_reply(request, network, session)
+    return session_reply(request, network, session)
 
 
 @get("/tsp/sessions/{session_id:str}", dependencies=CALLER)
@@ -115,7 +74,7 @@ async def get_session(
         session = network.tsp.session(session_id)
         if session.requestor_id != caller.requestor_id:
             raise NotFoundError("enrollment session not found or expired")
-        return _session_reply(request, network, session)
+        return session_reply(request, network, session)
 
 
 # A card-entry page: never cached, never framed, never leaking its URL onwards.

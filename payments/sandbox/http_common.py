@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,9 @@ from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 
 from payments.sandbox.config import TokenRequestor
+from payments.sandbox.messages import SessionReply
 from payments.sandbox.network import Reply, SandboxNetwork
+from payments.sandbox.tsp import EnrollmentSession
 
 REQUESTOR_HEADER = "Token-Requestor-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -75,3 +78,35 @@ async def send(reply: Reply) -> Response[Any]:
     if reply.delay:
         await asyncio.sleep(reply.delay)  # the "timeout" behaviour: applied, answered late
     return Response(reply.body, status_code=reply.status_code)
+
+
+def _base_url(request: Request[Any, Any, Any], network: SandboxNetwork) -> str:
+    if network.config.public_url:
+        return network.config.public_url.rstrip("/")
+    # Mounted inside another app, the path we see has the mount prefix cut off; the raw
+    # path still has it.
+    raw = request.scope.get("raw_path", b"").decode("latin-1")
+    path = request.scope["path"]
+    prefix = raw[: len(raw) - len(path)] if path and raw.endswith(path) else ""
+    return str(request.base_url).rstrip("/") + prefix.rstrip("/")
+
+
+def session_reply(
+    request: Request[Any, Any, Any], network: SandboxNetwork, session: EnrollmentSession
+) -> SessionReply:
+    """An enrollment session as both front-ends answer it (the TSP API and the partner API)."""
+    hosted = f"{_base_url(request, network)}/tsp/enroll/{session.id}"
+    if session.token is None:
+        return SessionReply(session_id=session.id, status="pending", hosted_url=hosted)
+    token = network.tsp.token(session.token)
+    return SessionReply(
+        session_id=session.id,
+        status="completed",
+        hosted_url=hosted,
+        token=token.number,
+        brand=token.brand,
+        last4=token.last4,
+        exp_month=token.exp_month,
+        exp_year=token.exp_year,
+        cryptogram_key=base64.b64encode(token.key).decode(),
+    )

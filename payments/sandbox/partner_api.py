@@ -37,7 +37,6 @@ from payments.partner_protocol import (
     ErrorReply,
     Keyring,
     PartnerSignatureError,
-    ProvisioningReply,
     ProvisioningRequest,
     ReplayGuard,
     VoidRequest,
@@ -46,8 +45,8 @@ from payments.partner_protocol import (
     verify_request,
 )
 from payments.sandbox import messages as network_messages
+from payments.sandbox.http_common import session_reply
 from payments.sandbox.network import Reply, SandboxNetwork
-from payments.sandbox.tsp import EnrollmentSession
 
 
 @dataclass(frozen=True)
@@ -108,14 +107,6 @@ def partner_router(config: PartnerApiConfig, clock: Callable[[], datetime] = _ut
         headers = sign_response(config.keyring, status, signed.signature, encoded, clock())
         return _json(status, encoded, headers.as_dict())
 
-    def provisioning_reply(
-        request: Request[Any, Any, Any], network: SandboxNetwork, session: EnrollmentSession
-    ) -> ProvisioningReply:
-        # The network app's own answer; imported here because the app imports this module.
-        from payments.sandbox.app import session_fields
-
-        return ProvisioningReply(**session_fields(request, network, session))
-
     @post("/provisioning-sessions")
     async def create_session(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
         def run(network: SandboxNetwork, body: bytes) -> _Answer:
@@ -127,7 +118,7 @@ def partner_router(config: PartnerApiConfig, clock: Callable[[], datetime] = _ut
                 session = network.tsp.create_session(
                     requestor_id, requestor.channel, data.customer_ref, data.return_url
                 )
-                return 201, provisioning_reply(request, network, session), 0.0
+                return 201, session_reply(request, network, session), 0.0
 
         return await serve(request, state, "/provisioning-sessions", run)
 
@@ -140,7 +131,7 @@ def partner_router(config: PartnerApiConfig, clock: Callable[[], datetime] = _ut
                 session = network.tsp.session(session_id)
                 if session.requestor_id != requestor_id:
                     raise NotFoundError("provisioning session not found")
-                return 200, provisioning_reply(request, network, session), 0.0
+                return 200, session_reply(request, network, session), 0.0
 
         return await serve(request, state, f"/provisioning-sessions/{session_id}", run)
 

@@ -1,25 +1,27 @@
-"""Builds the Litestar application; nothing else happens here."""
+"""Builds the Litestar application from the settings; nothing else happens here."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from litestar import Litestar
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from api.cabinets import provision_cabinet
-from api.customers import CustomerController
-from api.gateway import cabinet_gateway
+from api import cabinets, customers
+from api.cabinets.channels_link import ChannelsCabinetLink
 from api.health import healthz, readyz
-from api.pages.customer_pages import customer_pages
 from api.problems import EXCEPTION_HANDLERS
-from api.receipts import receipt_json, receipt_page
-from api.recovery import recovery
 from api.sandbox_mount import sandbox_network
 from api.webhooks import stripe_webhook
-from facepay.platform import Platform
+from facepay.bootstrap import Services, bootstrap
 from facepay.settings import Settings, load_settings
 
 
@@ -35,33 +37,66 @@ def channels_backend(settings: Settings) -> ChannelsBackend:
     return MemoryChannelsBackend()
 
 
-def create_app(platform: Platform) -> Litestar:
+def _value(value: Any) -> Provide:
+    def provide() -> Any:
+        return value
+
+    return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
+def service_dependencies(services: Services) -> dict[str, Provide]:
+    """Each handler names the one service it uses; this is the only place that knows
+    where each lives."""
+    return {
+        "settings": _value(services.settings),
+        "engine": _value(services.engine),
+        "inbox": _value(services.checkout.inbox),
+        "provisioning": _value(services.provisioning),
+        "payments": _value(services.payments),
+        **customers.dependencies(services.customers),
+    }
+
+
+def _background(services: Services, link: ChannelsCabinetLink) -> Callable[[Litestar], Any]:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        link.bind(asyncio.get_running_loop())
+        task = asyncio.create_task(services.recovery.run_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan
+
+
+def create_app(settings: Settings, **edges: Any) -> Litestar:
+    """``edges`` replace the bootstrap's edges (a processor, the notifier, the clock) in
+    tests; the built services are on ``app.state.services``."""
+    channels = ChannelsPlugin(backend=channels_backend(settings), arbitrary_channels_allowed=True)
+    link = ChannelsCabinetLink(channels)
+    services = bootstrap(settings, link=link, **edges)
     return Litestar(
         route_handlers=[
             healthz,
             readyz,
-            provision_cabinet,
-            cabinet_gateway,
-            sandbox_network(platform),
-            receipt_page,
-            receipt_json,
+            *cabinets.route_handlers,
+            *customers.route_handlers,
+            sandbox_network(services),
             stripe_webhook,
-            CustomerController,
-            customer_pages,
         ],
-        lifespan=[recovery],
-        state=State({"platform": platform}),
-        plugins=[
-            ChannelsPlugin(
-                backend=channels_backend(platform.settings), arbitrary_channels_allowed=True
-            )
-        ],
+        dependencies=service_dependencies(services),
+        lifespan=[_background(services, link)],
+        state=State({"services": services}),
+        plugins=[channels],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="FacePay", version="0.1.0", path="/schema"),
-        on_shutdown=[platform.close],
+        on_shutdown=[services.close],
     )
 
 
 def create_app_from_environment() -> Litestar:
     """The factory `facepay serve` hands to uvicorn."""
-    return create_app(Platform(load_settings()))
+    return create_app(load_settings())

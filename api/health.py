@@ -6,11 +6,12 @@ from typing import Any
 
 import msgspec
 from litestar import Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from sqlalchemy import Engine
 
 from facepay.health import run_checks
-from facepay.platform import Platform
+from facepay.settings import Settings
 
 
 class CheckOut(msgspec.Struct):
@@ -31,10 +32,9 @@ def healthz() -> dict[str, str]:
 
 
 @get("/readyz", sync_to_thread=True, tags=["health"])
-def readyz(state: State) -> Response[Any]:
+def readyz(settings: NamedDependency[Settings], engine: NamedDependency[Engine]) -> Response[Any]:
     """Database reachable, migrations current, keys present, model pack loadable."""
-    platform: Platform = state.platform
-    checks = run_checks(platform.settings, platform.engine)
+    checks = run_checks(settings, engine)
     body = Readiness(
         ready=all(c.ok for c in checks),
         checks=[CheckOut(c.name, c.ok, c.detail) for c in checks],

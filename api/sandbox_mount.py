@@ -14,15 +14,15 @@ from litestar import Litestar
 from litestar.handlers import ASGIRouteHandler, asgi
 from litestar.types import Receive, Scope, Send
 
+from facepay.bootstrap import Services
 from facepay.payment_services import SANDBOX_MOUNT, sandbox_config
-from facepay.platform import Platform
 from payments.sandbox.app import create_sandbox_app
 
 
-def sandbox_network(platform: Platform) -> ASGIRouteHandler:
+def sandbox_network(services: Services) -> ASGIRouteHandler:
     @cache
     def network() -> Litestar:
-        return create_sandbox_app(sandbox_config(platform.settings, platform.keys.signing_key))
+        return create_sandbox_app(sandbox_config(services.settings, services.keys))
 
     @asgi(SANDBOX_MOUNT, is_mount=True, copy_scope=True)
     async def mounted(scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,9 +9,11 @@ import msgspec
 from anyio import to_thread
 from litestar import Request, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from facepay.errors import NotFoundError
-from facepay.platform import Platform
+from facepay.payment_services import PaymentServices
+from facepay.settings import Settings
 from payments.db import utcnow, write_transaction
 from payments.webhooks_inbound import handle_stripe_webhook
 
@@ -24,16 +26,19 @@ class WebhookReceipt(msgspec.Struct):
 
 
 @post("/v1/webhooks/stripe", tags=["webhooks"], status_code=200)
-async def stripe_webhook(request: Request[object, object, State], state: State) -> WebhookReceipt:
-    platform: Platform = state.platform
-    secret = platform.settings.stripe_webhook_secret
+async def stripe_webhook(
+    request: Request[object, object, State],
+    settings: NamedDependency[Settings],
+    payments: NamedDependency[PaymentServices],
+) -> WebhookReceipt:
+    secret = settings.stripe_webhook_secret
     if not secret:
         raise NotFoundError("Stripe webhooks are not configured on this server")
     payload = await request.body()
     header = request.headers.get("stripe-signature")
 
     def handle() -> WebhookReceipt:
-        with write_transaction(platform.payments.engine) as session:
+        with write_transaction(payments.engine) as session:
             outcome = handle_stripe_webhook(session, payload, header, secret, utcnow())
             if outcome.is_new:
                 # Holds and captures are confirmed synchronously; events are kept for audit.

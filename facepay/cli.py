@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from facepay.db.engine import open_database
 from facepay.errors import FacePayError
-from facepay.platform import Platform
 from facepay.settings import CONFIG_FILE_ENV, Settings, load_settings
 
 APP_FACTORY = "api.app:create_app_from_environment"
@@ -37,8 +37,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from facepay.setup import prepare_for_serving
 
-    with Platform(settings) as platform:
-        prepare_for_serving(platform, _say)
+    prepare_for_serving(settings, _say)
     if args.config:  # the app factory reads the settings again, from the environment
         os.environ[CONFIG_FILE_ENV] = str(args.config)
     host = args.host or settings.host
@@ -61,18 +60,18 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from facepay.db.migrate import migration_state, upgrade
 
-    with Platform(settings) as platform:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(platform.engine)
-        _say(f"database at {migration_state(platform.engine).current}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open_database(settings.effective_database_url) as db:
+        upgrade(db.engine)
+        _say(f"database at {migration_state(db.engine).current}")
     return 0
 
 
 def cmd_db_current(args: argparse.Namespace, settings: Settings) -> int:
     from facepay.db.migrate import migration_state
 
-    with Platform(settings) as platform:
-        state = migration_state(platform.engine)
+    with open_database(settings.effective_database_url) as db:
+        state = migration_state(db.engine)
     _say(f"current: {state.current or '(empty database)'}\nhead:    {state.head}")
     return 0 if state.is_current else 1
 
@@ -88,8 +87,8 @@ def cmd_keys_init(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from facepay.keys.rotation import rotate_kek
 
-    with Platform(settings) as platform:
-        report = rotate_kek(settings.keys_dir, platform.sessions)
+    with open_database(settings.effective_database_url) as db:
+        report = rotate_kek(settings.keys_dir, db.sessions)
     _say(
         f"KEK version {report.active_version} is active (was {report.previous_version}); "
         f"re-wrapped {report.rewrapped} data keys"
@@ -100,7 +99,7 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     from facepay.compliance.audit import verify_chain
 
-    with Platform(settings) as platform, platform.sessions() as session:
+    with open_database(settings.effective_database_url) as db, db.sessions() as session:
         report = verify_chain(session)
     if report.ok:
         _say(f"audit chain intact: {report.entries} entries")

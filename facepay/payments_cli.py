@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from facepay.platform import Platform
+from sqlalchemy import Engine
+
 from facepay.settings import Settings
-from payments.db import utcnow, write_transaction
+from payments.db import create_payments_engine, utcnow, write_transaction
 from payments.errors import NotFoundError
 from payments.ledger.cli import verify_command
 from payments.webhooks_outbound import dead_letters, redeliver
@@ -17,12 +20,21 @@ def _database_url(settings: Settings) -> str:
     return settings.effective_database_url.render_as_string(hide_password=False)
 
 
+@contextmanager
+def _payments_engine(settings: Settings) -> Iterator[Engine]:
+    engine = create_payments_engine(_database_url(settings))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     return verify_command(_database_url(settings))
 
 
 def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
-    with Platform(settings) as platform, write_transaction(platform.payments.engine) as session:
+    with _payments_engine(settings) as engine, write_transaction(engine) as session:
         letters = dead_letters(session)
         for letter in letters:
             print(f"{letter.delivery_id}  dead since {letter.dead_at:%Y-%m-%d %H:%M}Z")
@@ -31,7 +43,7 @@ def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _redeliver(args: argparse.Namespace, settings: Settings) -> int:
-    with Platform(settings) as platform, write_transaction(platform.payments.engine) as session:
+    with _payments_engine(settings) as engine, write_transaction(engine) as session:
         try:
             delivery = redeliver(session, args.delivery_id, utcnow())
         except NotFoundError as exc:

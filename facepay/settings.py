@@ -45,6 +45,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     sandbox_network_url: str | None = None
     sandbox_api_key: str | None = None
     stripe_webhook_secret: str | None = None  # whsec_...; the endpoint is off without it
+    # How long a purchase may wait for its next step before it expires and its hold is
+    # voided: before the door unlocks, while unlocked, and while its basket is in review.
+    purchase_identify_timeout_s: int = 120
+    purchase_unlocked_timeout_s: int = 1200
+    purchase_review_timeout_s: int = 86400
 
     @property
     def keys_dir(self) -> Path:
@@ -171,6 +176,13 @@ def check_settings(settings: Settings, from_env: set[str] | None = None) -> None
         raise ConfigurationError(name, f"{probe} is not readable and writable by this user")
     if not 0 < settings.port < 65536:
         raise ConfigurationError(_setting_name("port", "port" in from_env), "must be 1..65535")
+    for field in (
+        "purchase_identify_timeout_s",
+        "purchase_unlocked_timeout_s",
+        "purchase_review_timeout_s",
+    ):
+        if getattr(settings, field) <= 0:
+            raise ConfigurationError(_setting_name(field, field in from_env), "must be positive")
     if settings.idempotency_retention_hours < 24:
         raise ConfigurationError(
             _setting_name("idempotency_retention_hours", "idempotency_retention_hours" in from_env),

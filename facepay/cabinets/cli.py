@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +17,25 @@ from facepay.cabinets.service import (
     set_planogram,
     upsert_products,
 )
+from facepay.db.engine import Database, open_database
 from facepay.errors import ValidationError
-from facepay.platform import Platform
 from facepay.settings import Settings
 
 
+def _database(settings: Settings) -> AbstractContextManager[Database]:
+    return open_database(settings.effective_database_url)
+
+
 def _site(args: argparse.Namespace, settings: Settings) -> int:
-    with Platform(settings) as platform, platform.sessions.begin() as session:
+    with _database(settings) as db, db.sessions.begin() as session:
         site = create_site(session, args.name, args.currency)
         print(site.id)
     return 0
 
 
 def _cabinet(args: argparse.Namespace, settings: Settings) -> int:
-    with Platform(settings) as platform:
-        with platform.sessions.begin() as session:
+    with _database(settings) as db:
+        with db.sessions.begin() as session:
             cabinet = create_cabinet(session, args.site, args.name, args.hold)
             code = issue_provisioning_code(session, cabinet.id)
         print(f"cabinet {cabinet.id}\nprovisioning code {code} (valid 24 h, one use)")
@@ -38,7 +43,7 @@ def _cabinet(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _code(args: argparse.Namespace, settings: Settings) -> int:
-    with Platform(settings) as platform, platform.sessions.begin() as session:
+    with _database(settings) as db, db.sessions.begin() as session:
         print(issue_provisioning_code(session, args.cabinet))
     return 0
 
@@ -74,7 +79,7 @@ def load_planogram(path: Path) -> tuple[list[ProductSpec], list[LaneSpec], str]:
 
 def _planogram(args: argparse.Namespace, settings: Settings) -> int:
     products, lanes, _ = load_planogram(args.file)
-    with Platform(settings) as platform, platform.sessions.begin() as session:
+    with _database(settings) as db, db.sessions.begin() as session:
         upsert_products(session, products)
         planogram = set_planogram(session, args.cabinet, lanes)
         print(f"planogram v{planogram.version}: {len(lanes)} lanes, {len(products)} products")

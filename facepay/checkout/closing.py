@@ -1,78 +1,179 @@
 """session_closed → priced basket → capture → stock → receipt → session_settled.
 
-Closing and settling are separate. The close (basket lines, state) is durable
-before the cabinet's message is acknowledged. Settling charges through
-payments (its own transactions, idempotent keys per session and step), then
-records stock, receipt and the ``session_settled`` message in one transaction.
-If it fails midway (processor down, crash) ``settle_unsettled`` finishes it;
-repeating it never charges twice.
+Closing and settling are separate. The close (basket lines, state) is durable before
+the cabinet's message is acknowledged. Settling charges through payments (its own
+transactions, idempotent keys per purchase and step), then records stock, receipt and
+the ``session_settled`` message in one transaction. If it fails midway (processor
+down, crash) ``settle_unsettled`` finishes it; repeating it never charges twice.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from cabinet_runtime.protocol import SessionClosed, SessionSettled
+from cabinet_runtime.protocol import ErrorReply, ServerMessage, SessionClosed, SessionSettled
 from facepay.cabinets import link
+from facepay.cabinets.delivery import CabinetLink
 from facepay.catalog.models import Product
 from facepay.checkout.basket import PricedBasket, PricedLine, price_basket, take_from_stock
-from facepay.checkout.charging import settle_payment
+from facepay.checkout.charging import PurchasePayments
 from facepay.checkout.models import PurchaseSession, SessionLine
+from facepay.checkout.purchases import PurchaseBook
 from facepay.checkout.receipts import issue_receipt
+from facepay.checkout.states import PurchaseState
 from facepay.customers.models import PhoneLink
-from facepay.db.base import utcnow
-from facepay.notifications import DEFAULT_PROVIDER
-from facepay.platform import Platform
+from facepay.notifications import NotificationProvider
 from payments.money import Money
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[bytes], None]
+# A close is recorded for a purchase in these states; any other close is a duplicate.
+_CLOSABLE = frozenset({PurchaseState.UNLOCKED, PurchaseState.EXPIRED})
 
 
-def close_session(
-    platform: Platform, cabinet_id: str, message: SessionClosed, publish: Publish
-) -> None:
-    with platform.sessions.begin() as session:
-        purchase = session.scalar(
-            select(PurchaseSession)
-            .where(
-                PurchaseSession.cabinet_id == cabinet_id,
-                PurchaseSession.cabinet_session_id == message.session_id,
+@dataclass(frozen=True)
+class PurchaseClosing:
+    sessions: sessionmaker[Session]
+    book: PurchaseBook
+    payments: PurchasePayments
+    notifier: NotificationProvider
+    link: CabinetLink
+    public_url: str
+
+    def close(self, cabinet_id: str, message: SessionClosed) -> list[ServerMessage]:
+        with self.sessions.begin() as session:
+            purchase = self.book.find(session, cabinet_id, message.session_id)
+            if purchase is None:
+                log.warning("cabinet %s closed unknown session %s", cabinet_id, message.session_id)
+                return [_rejected(message, "unknown session")]
+            if purchase.state not in _CLOSABLE or purchase.customer_id is None:
+                return []  # a duplicate close, or a session that never unlocked
+            basket = price_basket(session, purchase.currency, message.lines)
+            problems = [f"unknown product {sku}" for sku in basket.unknown_skus]
+            for line in basket.lines:
+                session.add(
+                    SessionLine(
+                        session_id=purchase.id,
+                        sku=line.sku,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                        confidence=line.confidence,
+                    )
+                )
+            purchase.close_message_id = message.id
+            purchase.closed_at = self.book.clock()
+            # Low-confidence baskets are charged at the recognised amount and reviewed by staff.
+            purchase.review_required = message.review or bool(problems)
+            late = purchase.state == PurchaseState.EXPIRED
+            target = PurchaseState.IN_REVIEW if problems else PurchaseState.CLOSED
+            reason = "; ".join(problems) or ("closed after expiry" if late else "door closed")
+            self.book.move_in(
+                session, purchase, target, reason=reason, review_reason=reason or None
             )
-            .with_for_update()
+            purchase_id = purchase.id
+        self.book.after_move(purchase_id, target)
+        if problems:
+            return [_rejected(message, reason)]
+        try:
+            self.settle(purchase_id)
+        except Exception:  # the close is safe; settle_unsettled finishes the rest
+            log.exception("settling purchase %s failed; it will be retried", purchase_id)
+        return []
+
+    def settle(self, purchase_id: str) -> None:
+        with self.sessions() as session:
+            purchase = session.get(PurchaseSession, purchase_id)
+            if purchase is None or purchase.state != PurchaseState.CLOSED:
+                return
+            basket = _basket_of(session, purchase)
+            customer_id, authorization_id = purchase.customer_id, purchase.authorization_ref
+            released = purchase.hold_released_at is not None
+        assert customer_id is not None and authorization_id is not None  # it was unlocked
+        settlement = self.payments.settle(
+            purchase_id,
+            customer_id,
+            authorization_id,
+            Money(basket.total, basket.currency),
+            hold_released=released,
         )
-        if purchase is None:
-            log.warning("cabinet %s closed unknown session %s", cabinet_id, message.session_id)
-            return
-        if purchase.state != "unlocked":
-            return  # a duplicate close, or a session that never unlocked
-        basket = price_basket(session, purchase.currency, message.lines)
-        for line in basket.lines:
-            session.add(
-                SessionLine(
-                    session_id=purchase.id,
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    confidence=line.confidence,
+        with self.sessions.begin() as session:
+            purchase = session.get(PurchaseSession, purchase_id, with_for_update=True)
+            if purchase is None or purchase.state != PurchaseState.CLOSED:
+                return  # settled meanwhile by another run
+            take_from_stock(session, purchase.cabinet_id, basket)
+            receipt = issue_receipt(session, purchase, basket.total)
+            self.book.move_in(
+                session,
+                purchase,
+                PurchaseState.SETTLED,
+                reason=f"captured {settlement.captured}, debt {settlement.debt}",
+                captured_amount=settlement.captured,
+                debt_amount=settlement.debt,
+                settled_at=self.book.clock(),
+            )
+            self._notify(session, purchase, receipt.id, basket)
+            cabinet_id = purchase.cabinet_id
+            payload = link.enqueue(
+                session,
+                cabinet_id,
+                SessionSettled(
+                    session_id=purchase.cabinet_session_id,
+                    receipt_id=receipt.id,
+                    amount_minor=basket.total,
+                    currency=purchase.currency,
+                ),
+            )
+        self.book.after_move(purchase_id, PurchaseState.SETTLED)
+        self.link.send(cabinet_id, payload)
+
+    def settle_unsettled(self) -> int:
+        """Finish purchases whose close was recorded but whose settlement did not complete."""
+        with self.sessions() as session:
+            pending = list(
+                session.scalars(
+                    select(PurchaseSession.id).where(PurchaseSession.state == PurchaseState.CLOSED)
                 )
             )
-        purchase.state = "closed"
-        purchase.close_message_id = message.id
-        purchase.closed_at = utcnow()
-        # Low-confidence baskets are charged at the recognised amount and reviewed by staff.
-        purchase.review_required = message.review or bool(basket.unknown_skus)
-        purchase_id = purchase.id
-    try:
-        settle(platform, purchase_id, publish)
-    except Exception:  # the close is safe; settle_unsettled finishes the rest
-        log.exception("settling session %s failed; it will be retried", purchase_id)
+        for purchase_id in pending:
+            try:
+                self.settle(purchase_id)
+            except Exception:
+                log.exception("settling purchase %s failed again", purchase_id)
+        return len(pending)
+
+    def receipt_url(self, receipt_id: str) -> str:
+        return f"{self.public_url.rstrip('/')}/r/{receipt_id}"
+
+    def _notify(
+        self, session: Session, purchase: PurchaseSession, receipt_id: str, basket: PricedBasket
+    ) -> None:
+        phone = verified_phone(session, purchase.customer_id)
+        if phone is None:
+            return
+        items = ", ".join(f"{line.name} x{line.quantity}" for line in basket.lines) or "nothing"
+        body = (
+            f"FacePay receipt: {items}. Total {Money(basket.total, basket.currency)}. "
+            f"{self.receipt_url(receipt_id)}"
+        )
+        self.notifier.send(session, recipient=phone, kind="receipt", body=body)
+
+
+def verified_phone(session: Session, customer_id: str | None) -> str | None:
+    if customer_id is None:
+        return None
+    return session.scalar(
+        select(PhoneLink.phone_e164).where(
+            PhoneLink.customer_id == customer_id, PhoneLink.verified_at.is_not(None)
+        )
+    )
+
+
+def _rejected(message: SessionClosed, reason: str) -> ErrorReply:
+    return ErrorReply(code="basket_rejected", detail=reason, ref_id=message.id)
 
 
 def _basket_of(session: Session, purchase: PurchaseSession) -> PricedBasket:
@@ -85,79 +186,3 @@ def _basket_of(session: Session, purchase: PurchaseSession) -> PricedBasket:
         name = product.name if product else line.sku
         priced.append(PricedLine(line.sku, name, line.quantity, line.unit_price, line.confidence))
     return PricedBasket(tuple(priced), purchase.currency, ())
-
-
-def settle(platform: Platform, purchase_id: str, publish: Publish) -> None:
-    with platform.sessions() as session:
-        purchase = session.get(PurchaseSession, purchase_id)
-        if purchase is None or purchase.state != "closed":
-            return
-        basket = _basket_of(session, purchase)
-        customer_id, authorization_id = purchase.customer_id, purchase.authorization_ref
-    assert customer_id is not None and authorization_id is not None  # a closed session was held
-    settlement = settle_payment(
-        platform, purchase_id, customer_id, authorization_id, Money(basket.total, basket.currency)
-    )
-    with platform.sessions.begin() as session:
-        purchase = session.get(PurchaseSession, purchase_id, with_for_update=True)
-        if purchase is None or purchase.state != "closed":
-            return  # settled meanwhile by another run
-        purchase.captured_amount = settlement.captured
-        take_from_stock(session, purchase.cabinet_id, basket)
-        receipt = issue_receipt(session, purchase, basket.total)
-        purchase.state = "settled"
-        purchase.settled_at = utcnow()
-        _notify(session, platform, purchase, receipt.id, basket)
-        payload = link.enqueue(
-            session,
-            purchase.cabinet_id,
-            SessionSettled(
-                session_id=purchase.cabinet_session_id,
-                receipt_id=receipt.id,
-                amount_minor=basket.total,
-                currency=purchase.currency,
-            ),
-        )
-    publish(payload)
-
-
-def receipt_url(platform: Platform, receipt_id: str) -> str:
-    return f"{platform.settings.effective_public_url.rstrip('/')}/r/{receipt_id}"
-
-
-def _notify(
-    session: Session,
-    platform: Platform,
-    purchase: PurchaseSession,
-    receipt_id: str,
-    basket: PricedBasket,
-) -> None:
-    phone = session.scalar(
-        select(PhoneLink.phone_e164).where(
-            PhoneLink.customer_id == purchase.customer_id, PhoneLink.verified_at.is_not(None)
-        )
-    )
-    if phone is None:
-        return
-    items = ", ".join(f"{line.name} x{line.quantity}" for line in basket.lines) or "nothing"
-    body = (
-        f"FacePay receipt: {items}. Total {Money(basket.total, basket.currency)}. "
-        f"{receipt_url(platform, receipt_id)}"
-    )
-    DEFAULT_PROVIDER.send(session, recipient=phone, kind="receipt", body=body)
-
-
-def settle_unsettled(platform: Platform, publish_to: Callable[[str, bytes], None]) -> int:
-    """Finish sessions whose close was recorded but whose settlement did not complete."""
-    with platform.sessions() as session:
-        pending = session.execute(
-            select(PurchaseSession.id, PurchaseSession.cabinet_id).where(
-                PurchaseSession.state == "closed"
-            )
-        ).all()
-    for purchase_id, cabinet_id in pending:
-        try:
-            settle(platform, purchase_id, functools.partial(publish_to, cabinet_id))
-        except Exception:
-            log.exception("settling session %s failed again", purchase_id)
-    return len(pending)

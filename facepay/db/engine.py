@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -55,3 +58,19 @@ def make_engine(url: URL | str, **kwargs: Any) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+@contextmanager
+def open_database(url: URL) -> Iterator[Database]:
+    """The database alone, for commands that need nothing else."""
+    engine = make_engine(url)
+    try:
+        yield Database(engine, make_session_factory(engine))
+    finally:
+        engine.dispose()

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from biometrics.errors import BiometricsError
 from biometrics.matcher import Matcher
 from biometrics.templates import open_template
 from facepay.customers.data_keys import open_data_key
+from facepay.customers.events import BiometricChange
 from facepay.customers.models import CohortMembership, Customer, FaceTemplate
 from facepay.errors import FacePayError
-from facepay.identification.events import BiometricChange
-from facepay.platform import Platform
+from facepay.keys.kek import KeyEncryptionKey
 
 log = logging.getLogger("facepay.identification")
 
@@ -37,8 +37,11 @@ class _Loaded:
 
 
 class SiteGalleries:
-    def __init__(self, platform: Platform, matcher: Matcher) -> None:
-        self.platform = platform
+    def __init__(
+        self, sessions: sessionmaker[Session], kek: KeyEncryptionKey, matcher: Matcher
+    ) -> None:
+        self.sessions = sessions
+        self.kek = kek
         self.matcher = matcher
         self.pack_id = matcher.pack_id
         self._built: set[str] = set()
@@ -76,7 +79,7 @@ class SiteGalleries:
         stale: set[str] = set()
         ids: list[str] = []
         rows: list[npt.NDArray[np.float32]] = []
-        with self.platform.sessions() as session:
+        with self.sessions() as session:
             for customer_id, loaded in self._load(session, site_id=site_id).items():
                 if loaded.stale_pack:
                     stale.add(customer_id)
@@ -117,7 +120,7 @@ class SiteGalleries:
         if template is None:
             return _Loaded(None, True)  # templates exist, but only of another pack
         try:
-            data_key = open_data_key(self.platform.keys.kek, customer)
+            data_key = open_data_key(self.kek, customer)
             vector = open_template(
                 template.sealed, data_key, customer.id, self.pack_id, template.key_version
             )
@@ -158,7 +161,7 @@ class SiteGalleries:
                         self._built.discard(site_id)
 
     def _refresh(self, site_id: str, customer_id: str) -> None:
-        with self.platform.sessions() as session:
+        with self.sessions() as session:
             member = session.scalar(
                 select(CohortMembership.id).where(
                     CohortMembership.site_id == site_id,

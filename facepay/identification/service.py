@@ -7,31 +7,28 @@ the last four digits of the customer's phone and calls
 ``identify_with_step_up``, which decides again over only the cohort members
 whose verified phone ends in those digits, with no further step-up.
 
-Get the service with ``identification_service(platform)``: one per Platform,
-created on first use, subscribed to the customers' change events.
+The bootstrap builds one service per server and subscribes its galleries to the
+customers' change events.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import weakref
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from biometrics.calibration import CalibrationTable, default_table
 from biometrics.matcher import InvalidVectorError, Matcher, as_unit_vectors
-from biometrics.model_pack import inspect_pack
 from biometrics.policy import Decision, Outcome, PolicyConfig, decide
 from facepay.customers.models import CohortMembership, PhoneLink, Site
 from facepay.errors import NotFoundError, ValidationError
-from facepay.identification.events import change_bus
 from facepay.identification.gallery import SiteGalleries
-from facepay.platform import Platform
+from facepay.keys.kek import KeyEncryptionKey
 
 DecisionName = Literal["approve", "step_up", "deny"]
 
@@ -93,18 +90,19 @@ def _deny(reason: str, *, step_up_used: bool = False) -> IdentificationOutcome:
 class IdentificationService:
     def __init__(
         self,
-        platform: Platform,
+        sessions: sessionmaker[Session],
+        kek: KeyEncryptionKey,
         *,
         pack_id: str,
         table: CalibrationTable | None = None,
         policy: PolicyConfig | None = None,
         matcher: Matcher | None = None,
     ) -> None:
-        self.platform = platform
+        self.sessions = sessions
         self.pack_id = pack_id
         self.table = table or default_table(pack_id)
         self.policy = policy or PolicyConfig()
-        self.galleries = SiteGalleries(platform, matcher or Matcher(pack_id))
+        self.galleries = SiteGalleries(sessions, kek, matcher or Matcher(pack_id))
 
     def _probe(self, embedding: npt.ArrayLike) -> npt.NDArray[np.float32]:
         try:
@@ -118,7 +116,7 @@ class IdentificationService:
     def _site(self, site_id: str) -> None:
         if self.galleries.is_built(site_id):  # the hot path: no database round trip
             return
-        with self.platform.sessions() as session:
+        with self.sessions() as session:
             if session.get(Site, site_id) is None:
                 raise NotFoundError(f"no site {site_id!r}")
         self.galleries.ensure(site_id)
@@ -163,7 +161,7 @@ class IdentificationService:
         return _outcome(decision, step_up_used=True)
 
     def _members_with_last4(self, site_id: str, last4: str) -> list[str]:
-        with self.platform.sessions() as session:
+        with self.sessions() as session:
             return list(
                 session.scalars(
                     select(PhoneLink.customer_id)
@@ -179,7 +177,7 @@ class IdentificationService:
     def warm(self) -> list[str]:
         """Build every site's gallery now (e.g. at server start-up), so that the first
         customer at a large site does not wait for it. Returns the site ids."""
-        with self.platform.sessions() as session:
+        with self.sessions() as session:
             site_ids = list(session.scalars(select(Site.id).order_by(Site.id)))
         for site_id in site_ids:
             self.galleries.ensure(site_id)
@@ -201,22 +199,3 @@ class IdentificationService:
         return await asyncio.to_thread(
             self.identify_with_step_up, site_id, embedding, last4, pack_id=pack_id
         )
-
-
-_services: dict[int, IdentificationService] = {}
-_services_lock = threading.Lock()
-
-
-def identification_service(platform: Platform) -> IdentificationService:
-    """The platform's identification service (created and subscribed on first use)."""
-    with _services_lock:
-        service = _services.get(id(platform))
-        if service is None:
-            pack = inspect_pack(platform.settings.model_pack_dir, platform.settings.model_licence)
-            service = IdentificationService(platform, pack_id=pack.pack_id)
-            change_bus(platform).subscribe(
-                service.galleries.on_change, resync=service.galleries.invalidate
-            )
-            _services[id(platform)] = service
-            weakref.finalize(platform, _services.pop, id(platform), None)
-        return service

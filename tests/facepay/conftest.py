@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
-from facepay.platform import Platform
+
 from facepay.settings import Settings
 
 
@@ -19,7 +20,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def platform(settings: Settings) -> Iterator[Platform]:
+def platform(settings: Settings) -> Iterator[Any]:
+    from facepay.platform import Platform
+
     """A migrated database and fresh keys, on SQLite and on PostgreSQL."""
     init_keys(settings.keys_dir)
     platform = Platform(settings)

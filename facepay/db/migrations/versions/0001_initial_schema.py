@@ -353,13 +353,17 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.String(length=36), nullable=True),
         sa.Column("auth_method", sa.String(length=16), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("denial_reason", sa.String(length=200), nullable=True),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("hold_amount", sa.BigInteger(), nullable=False),
         sa.Column("captured_amount", sa.BigInteger(), nullable=False),
+        sa.Column("debt_amount", sa.BigInteger(), nullable=False),
+        sa.Column("hold_released_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("authorization_ref", sa.String(length=100), nullable=True),
         sa.Column("close_message_id", sa.String(length=64), nullable=True),
         sa.Column("review_required", sa.Boolean(), nullable=False),
+        sa.Column("review_reason", sa.String(length=500), nullable=True),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
@@ -383,6 +387,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_purchase_sessions_customer_id"), ["customer_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_purchase_sessions_deadline_at"), ["deadline_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_purchase_sessions_state"), ["state"], unique=False)
 
@@ -410,6 +417,26 @@ def upgrade() -> None:
     with op.batch_alter_table("planogram_lanes", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_planogram_lanes_planogram_id"), ["planogram_id"], unique=False
+        )
+
+    op.create_table(
+        "purchase_transitions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("purchase_id", sa.String(length=36), nullable=False),
+        sa.Column("from_state", sa.String(length=16), nullable=True),
+        sa.Column("to_state", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["purchase_id"],
+            ["purchase_sessions.id"],
+            name=op.f("fk_purchase_transitions_purchase_id_purchase_sessions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_purchase_transitions")),
+    )
+    with op.batch_alter_table("purchase_transitions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_purchase_transitions_purchase_id"), ["purchase_id"], unique=False
         )
 
     op.create_table(
@@ -457,6 +484,25 @@ def upgrade() -> None:
     with op.batch_alter_table("session_lines", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_session_lines_session_id"), ["session_id"], unique=False
+        )
+
+    op.create_table(
+        "step_up_challenges",
+        sa.Column("purchase_id", sa.String(length=36), nullable=False),
+        sa.Column("sealed_embedding", sa.LargeBinary(), nullable=False),
+        sa.Column("key_version", sa.BigInteger(), nullable=False),
+        sa.Column("pack_id", sa.String(length=100), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["purchase_id"],
+            ["purchase_sessions.id"],
+            name=op.f("fk_step_up_challenges_purchase_id_purchase_sessions"),
+        ),
+        sa.PrimaryKeyConstraint("purchase_id", name=op.f("pk_step_up_challenges")),
+    )
+    with op.batch_alter_table("step_up_challenges", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_step_up_challenges_expires_at"), ["expires_at"], unique=False
         )
 
     op.create_table(
@@ -813,6 +859,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_payments_debts_authorization_id"))
 
     op.drop_table("payments_debts")
+    with op.batch_alter_table("step_up_challenges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_step_up_challenges_expires_at"))
+
+    op.drop_table("step_up_challenges")
     with op.batch_alter_table("session_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_session_lines_session_id"))
 
@@ -821,12 +871,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_receipts_customer_id"))
 
     op.drop_table("receipts")
+    with op.batch_alter_table("purchase_transitions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_purchase_transitions_purchase_id"))
+
+    op.drop_table("purchase_transitions")
     with op.batch_alter_table("planogram_lanes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_planogram_lanes_planogram_id"))
 
     op.drop_table("planogram_lanes")
     with op.batch_alter_table("purchase_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_purchase_sessions_state"))
+        batch_op.drop_index(batch_op.f("ix_purchase_sessions_deadline_at"))
         batch_op.drop_index(batch_op.f("ix_purchase_sessions_customer_id"))
         batch_op.drop_index(batch_op.f("ix_purchase_sessions_cabinet_id"))
 

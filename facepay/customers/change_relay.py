@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import redis
 
-from facepay.identification.events import BiometricChange, ChangeKind
+from facepay.customers.events import BiometricChange, ChangeKind
 
 log = logging.getLogger("facepay.identification")
 _RETRY_SECONDS = 1.0

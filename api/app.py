@@ -82,7 +82,7 @@ def create_app(settings: Settings, **edges: Any) -> Litestar:
         route_handlers=[
             healthz,
             readyz,
-            *cabinets.route_handlers,
+            *cabinets.ROUTE_HANDLERS,
             *customers.route_handlers,
             sandbox_network(services),
             stripe_webhook,
@@ -91,7 +91,7 @@ def create_app(settings: Settings, **edges: Any) -> Litestar:
         lifespan=[_background(services, link)],
         state=State({"services": services}),
         plugins=[channels],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         openapi_config=OpenAPIConfig(title="FacePay", version="0.1.0", path="/schema"),
         on_shutdown=[services.close],
     )

@@ -12,6 +12,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 import msgspec
@@ -66,13 +67,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return self.public_url or f"http://{self.host}:{self.port}"
 
 
-SUPPORTED_SCHEMES = {
-    "sqlite": "sqlite+pysqlite",
-    "sqlite+pysqlite": "sqlite+pysqlite",
-    "postgresql": "postgresql+psycopg",
-    "postgres": "postgresql+psycopg",
-    "postgresql+psycopg": "postgresql+psycopg",
-}
+SUPPORTED_SCHEMES: Mapping[str, str] = MappingProxyType(
+    {
+        "sqlite": "sqlite+pysqlite",
+        "sqlite+pysqlite": "sqlite+pysqlite",
+        "postgresql": "postgresql+psycopg",
+        "postgres": "postgresql+psycopg",
+        "postgresql+psycopg": "postgresql+psycopg",
+    }
+)
 
 
 def parse_database_url(raw: str) -> URL:

@@ -3,4 +3,4 @@
 from api.cabinets.gateway import cabinet_gateway
 from api.cabinets.provisioning import provision_cabinet
 
-route_handlers = [provision_cabinet, cabinet_gateway]
+ROUTE_HANDLERS = (provision_cabinet, cabinet_gateway)

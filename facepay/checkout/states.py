@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 
 from sqlalchemy.orm import Session
 
@@ -39,32 +40,34 @@ class PurchaseState(StrEnum):
     EXPIRED = "expired"  # no next step in time; the hold is voided
 
 
-TRANSITIONS: Mapping[PurchaseState, frozenset[PurchaseState]] = {
-    PurchaseState.IDENTIFYING: frozenset(
-        {
-            PurchaseState.STEP_UP,
-            PurchaseState.AUTHORIZING,
-            PurchaseState.DENIED,
-            PurchaseState.EXPIRED,
-        }
-    ),
-    PurchaseState.STEP_UP: frozenset(
-        {PurchaseState.AUTHORIZING, PurchaseState.DENIED, PurchaseState.EXPIRED}
-    ),
-    PurchaseState.AUTHORIZING: frozenset(
-        {PurchaseState.UNLOCKED, PurchaseState.DENIED, PurchaseState.EXPIRED}
-    ),
-    PurchaseState.UNLOCKED: frozenset(
-        {PurchaseState.CLOSED, PurchaseState.IN_REVIEW, PurchaseState.EXPIRED}
-    ),
-    PurchaseState.CLOSED: frozenset({PurchaseState.SETTLED}),
-    PurchaseState.IN_REVIEW: frozenset({PurchaseState.EXPIRED}),
-    # A cabinet that lost its link closes late from its durable outbox: the goods were
-    # taken, so the close is still recorded (and charged without the voided hold).
-    PurchaseState.EXPIRED: frozenset({PurchaseState.CLOSED, PurchaseState.IN_REVIEW}),
-    PurchaseState.SETTLED: frozenset(),
-    PurchaseState.DENIED: frozenset(),
-}
+TRANSITIONS: Mapping[PurchaseState, frozenset[PurchaseState]] = MappingProxyType(
+    {
+        PurchaseState.IDENTIFYING: frozenset(
+            {
+                PurchaseState.STEP_UP,
+                PurchaseState.AUTHORIZING,
+                PurchaseState.DENIED,
+                PurchaseState.EXPIRED,
+            }
+        ),
+        PurchaseState.STEP_UP: frozenset(
+            {PurchaseState.AUTHORIZING, PurchaseState.DENIED, PurchaseState.EXPIRED}
+        ),
+        PurchaseState.AUTHORIZING: frozenset(
+            {PurchaseState.UNLOCKED, PurchaseState.DENIED, PurchaseState.EXPIRED}
+        ),
+        PurchaseState.UNLOCKED: frozenset(
+            {PurchaseState.CLOSED, PurchaseState.IN_REVIEW, PurchaseState.EXPIRED}
+        ),
+        PurchaseState.CLOSED: frozenset({PurchaseState.SETTLED}),
+        PurchaseState.IN_REVIEW: frozenset({PurchaseState.EXPIRED}),
+        # A cabinet that lost its link closes late from its durable outbox: the goods were
+        # taken, so the close is still recorded (and charged without the voided hold).
+        PurchaseState.EXPIRED: frozenset({PurchaseState.CLOSED, PurchaseState.IN_REVIEW}),
+        PurchaseState.SETTLED: frozenset(),
+        PurchaseState.DENIED: frozenset(),
+    }
+)
 
 # Nothing more can happen to a purchase in these states; the rest expire.
 FINAL: frozenset[PurchaseState] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)

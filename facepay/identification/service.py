@@ -14,7 +14,9 @@ customers' change events.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -32,16 +34,16 @@ from facepay.keys.kek import KeyEncryptionKey
 
 DecisionName = Literal["approve", "step_up", "deny"]
 
-_NAMES: dict[Outcome, DecisionName] = {
-    Outcome.APPROVE: "approve",
-    Outcome.STEP_UP: "step_up",
-    Outcome.DENY: "deny",
-}
-_DISPLAY = {
-    "approve": "Welcome! The door is unlocking.",
-    "step_up": "Please enter the last 4 digits of your phone number.",
-    "deny": "Sorry, we could not recognise you. Try again or use the QR code in the app.",
-}
+_NAMES: Mapping[Outcome, DecisionName] = MappingProxyType(
+    {Outcome.APPROVE: "approve", Outcome.STEP_UP: "step_up", Outcome.DENY: "deny"}
+)
+_DISPLAY: Mapping[str, str] = MappingProxyType(
+    {
+        "approve": "Welcome! The door is unlocking.",
+        "step_up": "Please enter the last 4 digits of your phone number.",
+        "deny": "Sorry, we could not recognise you. Try again or use the QR code in the app.",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from payments.sandbox.app import create_sandbox_app
 def sandbox_network(platform: Platform) -> ASGIRouteHandler:
     @cache
     def network() -> Litestar:
-        return create_sandbox_app(sandbox_config(platform.settings, platform.keys.signing_key))
+        return create_sandbox_app(sandbox_config(platform.settings, platform.keys))
 
     @asgi(SANDBOX_MOUNT, is_mount=True, copy_scope=True)
     async def mounted(scope: Scope, receive: Receive, send: Send) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from facepay.db.engine import make_engine, make_session_factory
-from facepay.keys.store import ServerKeys, load_keys
+from facepay.keys.store import ServerKeys, load_server_keys
 from facepay.payment_services import PaymentServices, build_payment_services
 from facepay.settings import Settings
 
@@ -30,11 +30,11 @@ class Platform:
     @cached_property
     def keys(self) -> ServerKeys:
         """Loaded on first use: commands that need no keys must not demand them."""
-        return load_keys(self.settings.keys_dir)
+        return load_server_keys(self.settings)
 
     @cached_property
     def payments(self) -> PaymentServices:
-        return build_payment_services(self.settings, self.keys.signing_key)
+        return build_payment_services(self.settings, self.keys)
 
     def __enter__(self) -> Platform:
         return self

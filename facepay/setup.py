@@ -13,6 +13,8 @@ from facepay.db.migrate import migration_state, upgrade
 from facepay.errors import FacePayError
 from facepay.health import run_checks
 from facepay.keys.kek import KEK_FILE
+from facepay.keys.legacy import migrate_secrets
+from facepay.keys.secrets import SECRETS_FILE
 from facepay.keys.signing import SIGNING_KEY_FILE
 from facepay.keys.store import init_keys
 from facepay.platform import Platform
@@ -30,6 +32,8 @@ def prepare_for_serving(platform: Platform, say: Callable[[str], None]) -> None:
         if not (keys_dir / KEK_FILE).exists() and not (keys_dir / SIGNING_KEY_FILE).exists():
             init_keys(keys_dir)
             say(f"created development keys in {keys_dir}")
+        elif migrate_secrets(keys_dir) is not None:
+            say(f"moved the secrets derived from the signing key into {keys_dir / SECRETS_FILE}")
         if not migration_state(platform.engine).is_current:
             upgrade(platform.engine)
             say(f"database migrated: {settings.effective_database_url.render_as_string()}")

@@ -27,7 +27,7 @@ from facepay.keys.secrets import (
     Origin,
     SecretStore,
 )
-from facepay.keys.signing import SIGNING_KEY_FILE, load_signing_key
+from facepay.keys.signing import load_signing_key
 
 # The HKDF labels the old code used; they must never change.
 LEGACY_LABELS = {
@@ -47,14 +47,9 @@ def derive_legacy_secret(signing_key: Ed25519PrivateKey, purpose: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(seed)
 
 
-def needs_migration(keys_dir: Path) -> bool:
-    """True for a key set from before the secret store (a signing key, no secrets file)."""
-    return (keys_dir / SIGNING_KEY_FILE).exists() and not (keys_dir / SECRETS_FILE).exists()
-
-
 def migrate_secrets(keys_dir: Path) -> SecretStore | None:
     """Create the secret store from the derived values; None when there is one already."""
-    if not needs_migration(keys_dir):
+    if (keys_dir / SECRETS_FILE).exists():
         return None
     kek = FileKeyRing.load(keys_dir)
     signing_key = load_signing_key(keys_dir)

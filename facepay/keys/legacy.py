@@ -11,6 +11,7 @@ signing only and can rotate.
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,13 +31,15 @@ from facepay.keys.secrets import (
 from facepay.keys.signing import load_signing_key
 
 # The HKDF labels the old code used; they must never change.
-LEGACY_LABELS = {
-    PAYMENT_CREDENTIALS: "facepay/payment-credentials/v1",
-    SANDBOX_REQUESTOR: "facepay/sandbox-requestor/v1",
-    PHONE_CODE: "facepay/phone-code/v1",
-    CUSTOMER_SESSION: "facepay/customer-session/v1",
-    QR_TOKEN: "facepay/qr-token/v1",
-}
+LEGACY_LABELS = MappingProxyType(
+    {
+        PAYMENT_CREDENTIALS: "facepay/payment-credentials/v1",
+        SANDBOX_REQUESTOR: "facepay/sandbox-requestor/v1",
+        PHONE_CODE: "facepay/phone-code/v1",
+        CUSTOMER_SESSION: "facepay/customer-session/v1",
+        QR_TOKEN: "facepay/qr-token/v1",
+    }
+)
 
 
 def derive_legacy_secret(signing_key: Ed25519PrivateKey, purpose: str) -> bytes:

@@ -25,7 +25,6 @@ from facepay.keys.secrets import PAYMENT_CREDENTIALS, PURPOSES
 from facepay.keys.signing import fingerprint
 from facepay.keys.store import load_keys
 from facepay.payment_services import MERCHANT_ID, PaymentServices, build_payment_services
-from facepay.platform import Platform
 from facepay.settings import Settings
 from payments.errors import CredentialKeyError
 from payments.methods import StoredPaymentMethod
@@ -35,7 +34,8 @@ CARDS = ("4242424242424242", "5555555555554444")
 
 
 @pytest.fixture
-def server(live_platform: Platform, live_server: Any) -> Settings:
+def server(live_platform: Any, live_server: Any) -> Settings:
+    """The real server (sandbox network mounted) is running; its settings."""
     settings: Settings = live_platform.settings
     return settings
 

@@ -29,7 +29,7 @@ from facepay.db.engine import make_engine, make_session_factory
 from facepay.identification.service import IdentificationService
 from facepay.keys import secrets
 from facepay.keys.signing import public_key_bytes
-from facepay.keys.store import ServerKeys, load_keys
+from facepay.keys.store import ServerKeys, load_server_keys
 from facepay.notifications import ConsoleOutboxProvider, NotificationProvider
 from facepay.payment_services import PaymentServices, build_payment_services
 from facepay.settings import Settings
@@ -90,7 +90,7 @@ def bootstrap(
     ``book`` lets a test observe (or crash at) every purchase transition."""
     engine = make_engine(settings.effective_database_url)
     sessions = make_session_factory(engine)
-    keys = load_keys(settings.keys_dir)
+    keys = load_server_keys(settings)
     payments = build_payment_services(settings, keys, processors=processors)
     notifier = notifier or ConsoleOutboxProvider()
     changes = ChangeBus()

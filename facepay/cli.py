@@ -91,7 +91,55 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
         report = rotate_kek(settings.keys_dir, db.sessions)
     _say(
         f"KEK version {report.active_version} is active (was {report.previous_version}); "
-        f"re-wrapped {report.rewrapped} data keys"
+        f"re-wrapped {report.rewrapped} data keys and {report.rewrapped_secrets} secrets"
+    )
+    return 0
+
+
+def cmd_keys_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from facepay.keys.legacy import migrate_secrets
+
+    store = migrate_secrets(settings.keys_dir)
+    if store is None:
+        _say(f"nothing to migrate: {settings.keys_dir} has its secret store already")
+    else:
+        _say(
+            f"wrote {store.path} (mode 0600): version 1 of each secret is the value derived "
+            "from the signing key, so stored credentials and live sessions keep working; "
+            "the signing key now signs only and may rotate"
+        )
+    return 0
+
+
+def cmd_keys_rotate_credentials(args: argparse.Namespace, settings: Settings) -> int:
+    from facepay.keys.rotation import rotate_credential_key
+    from facepay.keys.store import load_server_keys
+    from payments.db import create_payments_engine
+
+    keys = load_server_keys(settings)
+    engine = create_payments_engine(
+        settings.effective_database_url.render_as_string(hide_password=False)
+    )
+    try:
+        report = rotate_credential_key(keys.secrets, engine)
+    finally:
+        engine.dispose()
+    _say(
+        f"card-credential key version {report.active_version} is active "
+        f"(was {report.previous_version}); re-encrypted {report.rewrapped} stored credentials"
+    )
+    return 0
+
+
+def cmd_keys_rotate_signing(args: argparse.Namespace, settings: Settings) -> int:
+    from facepay.keys.rotation import rotate_signing
+
+    rotation = rotate_signing(settings.keys_dir)
+    _say(
+        f"new signing key {rotation.fingerprint}; the old one "
+        f"({rotation.previous_fingerprint}) is kept as {rotation.retired_as}.\n"
+        "Restart the server. Cabinets pinned the old public key when they were provisioned: "
+        "they refuse commands signed by the new key until they are provisioned again."
     )
     return 0
 
@@ -138,11 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="keys_command", required=True, metavar="ACTION"
     )
     keys.add_parser(
-        "init", help="create the KEK and the signing key (never overwrites)"
+        "init", help="create the KEK, the signing key and the secret store (never overwrites)"
     ).set_defaults(handler=cmd_keys_init)
-    keys.add_parser("rotate-kek", help="new KEK version; re-wrap every data key").set_defaults(
-        handler=cmd_keys_rotate
-    )
+    keys.add_parser(
+        "rotate-kek", help="new KEK version; re-wrap every data key and stored secret"
+    ).set_defaults(handler=cmd_keys_rotate)
+    keys.add_parser(
+        "migrate", help="give an older install its secret store (values kept as they were)"
+    ).set_defaults(handler=cmd_keys_migrate)
+    keys.add_parser(
+        "rotate-credentials",
+        help="new card-credential key version; re-encrypt every stored credential",
+    ).set_defaults(handler=cmd_keys_rotate_credentials)
+    keys.add_parser(
+        "rotate-signing", help="new Ed25519 signing key; the old one is kept for the record"
+    ).set_defaults(handler=cmd_keys_rotate_signing)
 
     audit = commands.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"

@@ -54,11 +54,14 @@ def check_migrations(engine: Engine) -> Check:
 def check_keys(settings: Settings) -> Check:
     try:
         keys = load_keys(settings.keys_dir)
+        keys.secrets.open_all()  # every value opens with the KEK ring on disk
+        secrets = keys.secrets.describe()
     except KeyFileError as exc:
         return Check("keys", False, str(exc))
     facts = {
         "kek_active_version": keys.kek.active_version,
         "signing_key": fingerprint(keys.signing_key),
+        "secrets": secrets,
     }
     return Check("keys", True, f"present in {settings.keys_dir}", facts)
 

@@ -2,19 +2,18 @@
 
 The embedded default processor is the sandbox card network, mounted in-process
 by the API at ``SANDBOX_MOUNT`` and reached over HTTP like a real network. Its
-token-requestor credentials and the key that encrypts token credentials are
-derived from the server's signing key, so embedded defaults need no setup.
+token-requestor API key and the versioned key that encrypts token credentials
+come from the server's secret store, so embedded defaults need no setup.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine
 
+from facepay.keys.secrets import PAYMENT_CREDENTIALS, SANDBOX_REQUESTOR
+from facepay.keys.store import ServerKeys
 from facepay.settings import Settings
 from payments.authorizations.service import AuthorizationService
 from payments.db import create_payments_engine
@@ -29,27 +28,20 @@ TOKEN_REQUESTOR_ID = "facepay"  # noqa: S105 - an identifier, not a secret
 MERCHANT_ID = "facepay-cabinets"
 
 
-def _derive(key: Ed25519PrivateKey, purpose: str) -> bytes:
-    seed = key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(seed)
-
-
-def sandbox_api_key(settings: Settings, signing_key: Ed25519PrivateKey) -> str:
-    return settings.sandbox_api_key or _derive(signing_key, "facepay/sandbox-requestor/v1").hex()
+def sandbox_api_key(settings: Settings, keys: ServerKeys) -> str:
+    return settings.sandbox_api_key or keys.secrets.current(SANDBOX_REQUESTOR)[1].hex()
 
 
 def sandbox_url(settings: Settings) -> str:
     return settings.sandbox_network_url or settings.effective_public_url.rstrip("/") + SANDBOX_MOUNT
 
 
-def sandbox_config(settings: Settings, signing_key: Ed25519PrivateKey) -> SandboxConfig:
+def sandbox_config(settings: Settings, keys: ServerKeys) -> SandboxConfig:
     """The in-process network's configuration: FacePay is its one token requestor."""
     return SandboxConfig(
         requestors=(
             TokenRequestor(
-                requestor_id=TOKEN_REQUESTOR_ID, api_key=sandbox_api_key(settings, signing_key)
+                requestor_id=TOKEN_REQUESTOR_ID, api_key=sandbox_api_key(settings, keys)
             ),
         ),
         public_url=settings.effective_public_url.rstrip("/") + SANDBOX_MOUNT,
@@ -72,7 +64,7 @@ class PaymentServices:
         self.engine.dispose()
 
 
-def build_payment_services(settings: Settings, signing_key: Ed25519PrivateKey) -> PaymentServices:
+def build_payment_services(settings: Settings, keys: ServerKeys) -> PaymentServices:
     # Payments opens its own transactions (BEGIN IMMEDIATE on SQLite), so it gets
     # its own engine on the same database rather than the server's.
     engine = create_payments_engine(
@@ -82,12 +74,12 @@ def build_payment_services(settings: Settings, signing_key: Ed25519PrivateKey) -
         "sandbox": SandboxProcessor(
             base_url=sandbox_url(settings),
             requestor_id=TOKEN_REQUESTOR_ID,
-            api_key=sandbox_api_key(settings, signing_key),
+            api_key=sandbox_api_key(settings, keys),
             merchant_id=MERCHANT_ID,
         )
     }
     methods = PaymentMethodStore(
-        engine, CredentialCipher(_derive(signing_key, "facepay/payment-credentials/v1"))
+        engine, CredentialCipher(keys.secrets.versions_of(PAYMENT_CREDENTIALS))
     )
     authorizations = AuthorizationService(engine, processors, methods)
     return PaymentServices(

@@ -16,6 +16,8 @@ from facepay.db.migrate import migration_state, upgrade
 from facepay.errors import FacePayError
 from facepay.health import run_checks
 from facepay.keys.kek import KEK_FILE
+from facepay.keys.legacy import migrate_secrets
+from facepay.keys.secrets import SECRETS_FILE
 from facepay.keys.signing import SIGNING_KEY_FILE
 from facepay.keys.store import init_keys
 from facepay.settings import Settings
@@ -37,6 +39,8 @@ def _prepare(settings: Settings, engine: Engine, say: Callable[[str], None]) -> 
         if not (keys_dir / KEK_FILE).exists() and not (keys_dir / SIGNING_KEY_FILE).exists():
             init_keys(keys_dir)
             say(f"created development keys in {keys_dir}")
+        elif migrate_secrets(keys_dir) is not None:
+            say(f"moved the secrets derived from the signing key into {keys_dir / SECRETS_FILE}")
         if not migration_state(engine).is_current:
             upgrade(engine)
             say(f"database migrated: {settings.effective_database_url.render_as_string()}")

@@ -68,3 +68,7 @@ class OperationInProgressError(PaymentsError):
 
 class DebtAlreadySettledError(InvalidRequestError):
     """The debt a retry charge was for has been settled in the meantime."""
+
+
+class CredentialKeyError(PaymentsError):
+    """A stored credential cannot be decrypted: its key version is missing or wrong."""

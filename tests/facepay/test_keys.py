@@ -12,8 +12,14 @@ from facepay.customers.data_keys import issue_data_key, open_data_key
 from facepay.customers.models import Customer
 from facepay.errors import KeyFileError
 from facepay.keys.kek import KEK_FILE, FileKeyRing
-from facepay.keys.rotation import rotate_kek
-from facepay.keys.signing import SIGNING_KEY_FILE, load_signing_key
+from facepay.keys.rotation import rotate_kek, rotate_signing
+from facepay.keys.secrets import PURPOSES, SECRETS_FILE
+from facepay.keys.signing import (
+    SIGNING_KEY_FILE,
+    fingerprint,
+    load_signing_key,
+    retired_signing_keys,
+)
 from facepay.keys.store import init_keys, load_keys
 from facepay.platform import Platform
 
@@ -22,10 +28,10 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_init_writes_both_keys_with_mode_0600(tmp_path: Path) -> None:
+def test_init_writes_every_key_file_with_mode_0600(tmp_path: Path) -> None:
     keys_dir = tmp_path / "keys"
     written = init_keys(keys_dir)
-    assert {p.name for p in written} == {KEK_FILE, SIGNING_KEY_FILE}
+    assert {p.name for p in written} == {KEK_FILE, SIGNING_KEY_FILE, SECRETS_FILE}
     for path in written:
         assert _mode(path) == 0o600
     keys = load_keys(keys_dir)
@@ -52,7 +58,7 @@ def test_init_refuses_when_only_one_key_exists(tmp_path: Path) -> None:
     assert not (keys_dir / KEK_FILE).exists(), "no half-written key set"
 
 
-@pytest.mark.parametrize("name", [KEK_FILE, SIGNING_KEY_FILE])
+@pytest.mark.parametrize("name", [KEK_FILE, SIGNING_KEY_FILE, SECRETS_FILE])
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
 def test_loose_permissions_are_refused(tmp_path: Path, name: str, mode: int) -> None:
     init_keys(tmp_path)
@@ -96,11 +102,17 @@ def _customers_with_keys(platform: Platform, count: int) -> dict[str, bytes]:
     return opened
 
 
-def test_rotation_rewraps_every_data_key(platform: Platform) -> None:
+def test_rotation_rewraps_every_data_key_and_secret(platform: Platform) -> None:
     keys_dir = platform.settings.keys_dir
     data_keys = _customers_with_keys(platform, 5)
+    secrets = {purpose: platform.keys.secrets.current(purpose) for purpose in PURPOSES}
     report = rotate_kek(keys_dir, platform.sessions)
     assert (report.previous_version, report.active_version, report.rewrapped) == (1, 2, 5)
+    assert report.rewrapped_secrets == len(PURPOSES)
+    stored = json.loads((keys_dir / SECRETS_FILE).read_text())["secrets"]
+    assert {v["kek_version"] for e in stored.values() for v in e["versions"].values()} == {2}
+    reloaded = load_keys(keys_dir)
+    assert {purpose: reloaded.secrets.current(purpose) for purpose in PURPOSES} == secrets
     ring = FileKeyRing.load(keys_dir)
     assert ring.active_version == 2
     assert _mode(keys_dir / KEK_FILE) == 0o600
@@ -130,11 +142,53 @@ def test_rotation_is_one_transaction(platform: Platform) -> None:
         assert broken is not None
         broken.wrapped_data_key = b"\x00" * 60  # cannot be unwrapped
         broken_id = broken.id
+    secrets_before = (keys_dir / SECRETS_FILE).read_bytes()
     with pytest.raises(KeyFileError, match=broken_id):
         rotate_kek(keys_dir, platform.sessions)
     with platform.sessions() as session:
         versions = {c.kek_version for c in session.scalars(select(Customer))}
     assert versions == {1}, "no data key may be re-wrapped when the rotation fails"
+    assert (keys_dir / SECRETS_FILE).read_bytes() == secrets_before
+    assert load_keys(keys_dir).secrets.open_all() == len(PURPOSES)
+
+
+def test_kek_rotation_refuses_an_install_without_a_secret_store(platform: Platform) -> None:
+    keys_dir = platform.settings.keys_dir
+    (keys_dir / SECRETS_FILE).unlink()
+    ring_before = (keys_dir / KEK_FILE).read_bytes()
+    with pytest.raises(KeyFileError, match="facepay keys migrate"):
+        rotate_kek(keys_dir, platform.sessions)
+    assert (keys_dir / KEK_FILE).read_bytes() == ring_before
+
+
+def test_signing_rotation_keeps_the_old_key_for_the_record(tmp_path: Path) -> None:
+    init_keys(tmp_path)
+    first = load_signing_key(tmp_path)
+    secrets = {purpose: load_keys(tmp_path).secrets.current(purpose) for purpose in PURPOSES}
+    one = rotate_signing(tmp_path)
+    two = rotate_signing(tmp_path)
+    assert [one.retired_as.name, two.retired_as.name] == [
+        "server_ed25519.1.pem",
+        "server_ed25519.2.pem",
+    ]
+    assert _mode(one.retired_as) == _mode(tmp_path / SIGNING_KEY_FILE) == 0o600
+    assert fingerprint(load_signing_key(tmp_path, one.retired_as.name)) == fingerprint(first)
+    assert one.previous_fingerprint == fingerprint(first) != one.fingerprint
+    assert two.previous_fingerprint == one.fingerprint
+    assert set(retired_signing_keys(tmp_path)) == {1, 2}
+    current = load_keys(tmp_path)
+    assert fingerprint(current.signing_key) == two.fingerprint
+    assert {purpose: current.secrets.current(purpose) for purpose in PURPOSES} == secrets
+
+
+def test_signing_rotation_refused_while_secrets_are_derived_from_it(tmp_path: Path) -> None:
+    init_keys(tmp_path)
+    (tmp_path / SECRETS_FILE).unlink()  # an install from before the secret store
+    before = (tmp_path / SIGNING_KEY_FILE).read_bytes()
+    with pytest.raises(KeyFileError, match="run `facepay keys migrate` before rotating"):
+        rotate_signing(tmp_path)
+    assert (tmp_path / SIGNING_KEY_FILE).read_bytes() == before
+    assert retired_signing_keys(tmp_path) == {}
 
 
 def test_wrapped_key_is_bound_to_its_customer(tmp_path: Path) -> None:

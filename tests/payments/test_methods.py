@@ -5,13 +5,18 @@ import time
 
 import pytest
 from conftest import NOTIFY_SECRET, PaymentsEnv
-from cryptography.exceptions import InvalidTag
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from payments.errors import InvalidRequestError, NotFoundError
+from payments.errors import CredentialKeyError, InvalidRequestError, NotFoundError
 from payments.ledger.cli import verify_command
-from payments.methods import CredentialCipher, MethodStatus, PaymentMethodStore, StoredPaymentMethod
+from payments.methods import (
+    CredentialCipher,
+    FixedCredentialKeys,
+    MethodStatus,
+    PaymentMethodStore,
+    StoredPaymentMethod,
+)
 from payments.processor import PaymentMethod
 from payments.processors.sandbox import apply_token_notification
 from payments.sandbox.notifications import SIGNATURE_HEADER, sign
@@ -41,10 +46,69 @@ def test_credential_encrypted_at_rest_and_bound_to_its_row(sqlite_engine: Engine
             ),
             {"a": first, "b": second},
         )
-    with pytest.raises(InvalidTag):
+    with pytest.raises(CredentialKeyError, match=f"credential of {second} does not decrypt"):
         store.get(second)
     with pytest.raises(InvalidRequestError):
         CredentialCipher(b"short")
+
+
+OLD_KEY, NEW_KEY = bytes(range(32)), bytes(range(32, 64))
+
+
+def _stored_versions(engine: Engine) -> dict[str, int | None]:
+    with Session(engine) as s:
+        rows = s.query(StoredPaymentMethod).all()
+        return {row.id: row.credential_key_version for row in rows}
+
+
+def test_each_credential_records_the_key_version_that_encrypted_it(sqlite_engine: Engine) -> None:
+    old = PaymentMethodStore(sqlite_engine, CredentialCipher(FixedCredentialKeys({1: OLD_KEY}, 1)))
+    first = old.save("alice", method("4895370000000001", b"a" * 32))
+    both = FixedCredentialKeys({1: OLD_KEY, 2: NEW_KEY}, active=2)
+    new = PaymentMethodStore(sqlite_engine, CredentialCipher(both))
+    second = new.save("bob", method("4895370000000019", b"b" * 32))
+    assert _stored_versions(sqlite_engine) == {first: 1, second: 2}
+    assert new.get(first)[1].credential == b"a" * 32, "older versions still decrypt"
+    assert new.get(second)[1].credential == b"b" * 32
+    with pytest.raises(CredentialKeyError, match="key version 2 is not available"):
+        old.get(second)
+    with pytest.raises(InvalidRequestError, match="version 3 is not given"):
+        FixedCredentialKeys({1: OLD_KEY}, active=3)
+
+
+def test_reencrypting_moves_every_credential_to_the_active_version(sqlite_engine: Engine) -> None:
+    old = PaymentMethodStore(sqlite_engine, CredentialCipher(OLD_KEY))
+    ids = [old.save(f"c{i}", method(f"48953700000000{i:02d}", bytes([i]) * 32)) for i in range(4)]
+    old.save("d", method("4895370000009999", b""))  # no credential: nothing to re-encrypt
+    old.remove(ids[3])
+    new = PaymentMethodStore(
+        sqlite_engine, CredentialCipher(FixedCredentialKeys({1: OLD_KEY, 2: NEW_KEY}, active=2))
+    )
+    assert new.reencrypt_credentials() == 3
+    assert new.reencrypt_credentials() == 0, "nothing left under the old version"
+    versions = _stored_versions(sqlite_engine)
+    assert [versions[i] for i in ids[:3]] == [2, 2, 2]
+    only_new = PaymentMethodStore(
+        sqlite_engine, CredentialCipher(FixedCredentialKeys({2: NEW_KEY}, 2))
+    )
+    assert [only_new.get(i)[1].credential for i in ids[:3]] == [bytes([i]) * 32 for i in range(3)]
+
+
+def test_reencrypting_is_one_transaction(sqlite_engine: Engine) -> None:
+    old = PaymentMethodStore(sqlite_engine, CredentialCipher(OLD_KEY))
+    ids = [old.save(f"c{i}", method(f"48953700000000{i:02d}")) for i in range(3)]
+    with sqlite_engine.begin() as conn:  # one credential no key opens
+        conn.execute(
+            text("UPDATE payments_payment_methods SET credential = :junk WHERE id = :id"),
+            {"junk": b"\x00" * 60, "id": ids[1]},
+        )
+    new = PaymentMethodStore(
+        sqlite_engine, CredentialCipher(FixedCredentialKeys({1: OLD_KEY, 2: NEW_KEY}, active=2))
+    )
+    with pytest.raises(CredentialKeyError, match=ids[1]):
+        new.reencrypt_credentials()
+    assert set(_stored_versions(sqlite_engine).values()) == {1}, "none re-encrypted"
+    assert old.get(ids[0])[1].credential == b"k" * 32
 
 
 def test_same_token_links_once_and_only_to_its_customer(sqlite_engine: Engine) -> None:

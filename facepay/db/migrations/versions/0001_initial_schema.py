@@ -590,6 +590,7 @@ def upgrade() -> None:
         sa.Column("exp_month", sa.Integer(), nullable=False),
         sa.Column("exp_year", sa.Integer(), nullable=False),
         sa.Column("credential", sa.LargeBinary(), nullable=True),
+        sa.Column("credential_key_version", sa.Integer(), server_default="1", nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payments_payment_methods")),

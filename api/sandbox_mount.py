@@ -1,22 +1,38 @@
 """The sandbox card network, mounted in-process under ``SANDBOX_MOUNT``.
 
-It stays a separate ASGI application with its own state; the server's
-``sandbox`` processor reaches it over HTTP like any card network. It is built
-on the first request, so the server starts (and /readyz can say what is
-missing) even before keys exist.
+It stays a separate ASGI application (``card_network``) with its own state; the
+server's ``sandbox`` processor reaches it over HTTP like any card network. Its
+configuration is built here, where it is mounted, so ``facepay`` never imports
+the network. It is built on the first request, so the server starts (and
+/readyz can say what is missing) even before keys exist.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar
 from litestar.handlers import ASGIRouteHandler, asgi
 from litestar.types import Receive, Scope, Send
 
-from facepay.payment_services import SANDBOX_MOUNT, sandbox_config
+from card_network.app import create_sandbox_app
+from card_network.config import SandboxConfig, TokenRequestor
+from facepay.payment_services import SANDBOX_MOUNT, TOKEN_REQUESTOR_ID, sandbox_api_key
 from facepay.platform import Platform
-from payments.sandbox.app import create_sandbox_app
+from facepay.settings import Settings
+
+
+def sandbox_config(settings: Settings, signing_key: Ed25519PrivateKey) -> SandboxConfig:
+    """The in-process network's configuration: FacePay is its one token requestor."""
+    return SandboxConfig(
+        requestors=(
+            TokenRequestor(
+                requestor_id=TOKEN_REQUESTOR_ID, api_key=sandbox_api_key(settings, signing_key)
+            ),
+        ),
+        public_url=settings.effective_public_url.rstrip("/") + SANDBOX_MOUNT,
+    )
 
 
 def sandbox_network(platform: Platform) -> ASGIRouteHandler:

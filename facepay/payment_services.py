@@ -22,7 +22,6 @@ from payments.debt import DebtService
 from payments.methods import CredentialCipher, PaymentMethodStore
 from payments.processor import Processor
 from payments.processors.sandbox import SandboxProcessor
-from payments.sandbox.config import SandboxConfig, TokenRequestor
 
 SANDBOX_MOUNT = "/sandbox-network"
 TOKEN_REQUESTOR_ID = "facepay"  # noqa: S105 - an identifier, not a secret
@@ -42,18 +41,6 @@ def sandbox_api_key(settings: Settings, signing_key: Ed25519PrivateKey) -> str:
 
 def sandbox_url(settings: Settings) -> str:
     return settings.sandbox_network_url or settings.effective_public_url.rstrip("/") + SANDBOX_MOUNT
-
-
-def sandbox_config(settings: Settings, signing_key: Ed25519PrivateKey) -> SandboxConfig:
-    """The in-process network's configuration: FacePay is its one token requestor."""
-    return SandboxConfig(
-        requestors=(
-            TokenRequestor(
-                requestor_id=TOKEN_REQUESTOR_ID, api_key=sandbox_api_key(settings, signing_key)
-            ),
-        ),
-        public_url=settings.effective_public_url.rstrip("/") + SANDBOX_MOUNT,
-    )
 
 
 @dataclass

@@ -41,7 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     kek_provider: Literal["file"] = "file"
     idempotency_retention_hours: int = 24
     # The sandbox card network: mounted in-process unless a URL of a separately
-    # running one (python -m payments.sandbox) is given, with its API key.
+    # running one (python -m card_network) is given, with its API key.
     sandbox_network_url: str | None = None
     sandbox_api_key: str | None = None
     stripe_webhook_secret: str | None = None  # whsec_...; the endpoint is off without it

@@ -111,7 +111,7 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
         [
             sys.executable,
             "-m",
-            "payments.sandbox",
+            "card_network",
             "--port",
             str(network_port),
             "--api-key",

@@ -62,3 +62,17 @@ def test_endpoint_is_off_without_a_secret(tmp_path: Path) -> None:
     with _client(tmp_path, secret=None) as client:
         response = client.post("/v1/webhooks/stripe", content=_event("evt_3"))
     assert response.status_code == 404
+
+
+def test_endpoint_is_off_without_the_stripe_processor(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)  # the sandbox alone
+    init_keys(settings.keys_dir)
+    platform = Platform(settings)
+    upgrade(platform.engine)
+    body = _event("evt_off")
+    header = signature_header([SECRET], int(time.time()), body)
+    with TestClient(app=create_app(platform)) as client:
+        answer = client.post(
+            "/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": header}
+        )
+    assert answer.status_code == 404

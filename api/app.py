@@ -84,7 +84,7 @@ def create_app(settings: Settings, **edges: Any) -> Litestar:
             readyz,
             *cabinets.ROUTE_HANDLERS,
             *customers.route_handlers,
-            sandbox_network(services),
+            sandbox_network(services.settings, services.keys),
             stripe_webhook,
         ],
         dependencies=service_dependencies(services),

@@ -244,12 +244,14 @@ class EnrollmentOut(msgspec.Struct):
 
 class CardLinkIn(msgspec.Struct, forbid_unknown_fields=True):
     return_url: str | None = None
-    processor: str = "sandbox"
+    processor: str | None = None  # None: the server's default processor
 
 
 class CardLinkOut(msgspec.Struct):
     link_id: str
-    redirect_url: str
+    redirect_url: str  # "" when the processor's element takes the card (Stripe)
+    processor: str = "sandbox"
+    client_secret: str | None = None  # Stripe: confirm the SetupIntent with Stripe.js
 
 
 class SitesIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -382,13 +384,13 @@ class CustomerController(Controller):
         start = await to_thread.run_sync(
             lambda: payment_methods.begin_card_link(
                 platform,
-                processor_of(platform, data.processor),
+                processor_of(platform, data.processor or platform.payments.default_processor),
                 customer_id,
                 return_url=return_url,
                 idempotency_key=idempotency_key,
             )
         )
-        return CardLinkOut(start.link_id, start.redirect_url)
+        return CardLinkOut(start.link_id, start.redirect_url, start.processor, start.client_secret)
 
     @post("/me/cards/{link_id:str}/complete", status_code=200)
     async def complete_card_link(

@@ -1,5 +1,6 @@
 """Inbound webhooks from processors. Stripe's are verified (Stripe-Signature,
-300 s tolerance, constant-time compare) and deduplicated by event id."""
+300 s tolerance, constant-time compare) and deduplicated by event id; the endpoint
+answers only when the stripe processor is enabled with a webhook secret."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ async def stripe_webhook(
     settings: NamedDependency[Settings],
     payments: NamedDependency[PaymentServices],
 ) -> WebhookReceipt:
-    secret = settings.stripe_webhook_secret
+    stripe = settings.processors.stripe
+    secret = stripe.webhook_secret if stripe is not None else None
     if not secret:
         raise NotFoundError("Stripe webhooks are not configured on this server")
     payload = await request.body()

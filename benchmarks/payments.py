@@ -36,6 +36,9 @@ from sqlalchemy import Engine, create_engine, insert, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from card_network.app import create_sandbox_app
+from card_network.config import SandboxConfig, TokenRequestor
+from card_network.network import SandboxNetwork
 from payments.authorizations.service import AuthorizationService
 from payments.db import create_payments_engine, payments_metadata, utcnow
 from payments.ledger import AccountKind, LedgerAccount, LedgerTransfer, Phase
@@ -43,9 +46,6 @@ from payments.ledger import verify_ledger as run_verify
 from payments.methods import CredentialCipher, PaymentMethodStore
 from payments.money import Money
 from payments.processors.sandbox import SandboxProcessor
-from payments.sandbox.app import create_sandbox_app
-from payments.sandbox.config import SandboxConfig, TokenRequestor
-from payments.sandbox.network import SandboxNetwork
 
 Row = dict[str, Any]
 REQUESTOR, API_KEY = "facepay-bench", "bench-key"

@@ -6,6 +6,9 @@ from typing import Any
 
 from facepay.db.engine import make_engine
 from facepay.health import run_checks
+from facepay.keys.store import load_keys
+from facepay.payment_services import sandbox_api_key
+from facepay.processor_health import check_processors
 from facepay.settings import Settings, masked
 
 
@@ -15,6 +18,11 @@ def doctor_report(settings: Settings) -> dict[str, Any]:
         checks = run_checks(settings, engine)
     finally:
         engine.dispose()
+    # Processors are probed here, not in /readyz: a readiness probe must not call out
+    # to Stripe or a partner on every poll.
+    checks += check_processors(
+        settings, lambda: sandbox_api_key(settings, load_keys(settings.keys_dir).signing_key)
+    )
     return {
         "ok": all(c.ok for c in checks),
         "settings": masked(settings),
@@ -28,7 +36,7 @@ def render_report(report: dict[str, Any]) -> str:
     lines.append("Checks:")
     for name, check in report["checks"].items():
         mark = "ok  " if check["ok"] else "FAIL"
-        lines.append(f"  [{mark}] {name:<12} {check['detail']}")
+        lines.append(f"  [{mark}] {name:<18} {check['detail']}")
     lines.append(
         "All required parts are working." if report["ok"] else "Something required is broken."
     )

@@ -20,6 +20,12 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from facepay.errors import ConfigurationError
+from facepay.processor_settings import (
+    PROCESSORS_ENV,
+    SECRET_FIELDS,
+    ProcessorSettings,
+    load_processor_settings,
+)
 
 ENV_PREFIX = "FACEPAY_"
 CONFIG_FILE_ENV = "FACEPAY_CONFIG_FILE"
@@ -41,16 +47,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     redis_url: str | None = None  # pub/sub between API nodes; in-process when unset
     kek_provider: Literal["file"] = "file"
     idempotency_retention_hours: int = 24
-    # The sandbox card network: mounted in-process unless a URL of a separately
-    # running one (python -m payments.sandbox) is given, with its API key.
-    sandbox_network_url: str | None = None
-    sandbox_api_key: str | None = None
-    stripe_webhook_secret: str | None = None  # whsec_...; the endpoint is off without it
     # How long a purchase may wait for its next step before it expires and its hold is
     # voided: before the door unlocks, while unlocked, and while its basket is in review.
     purchase_identify_timeout_s: int = 120
     purchase_unlocked_timeout_s: int = 1200
     purchase_review_timeout_s: int = 86400
+    # The enabled processors and their settings (facepay/processor_settings.py); the
+    # sandbox card network mounted in-process by default.
+    processors: ProcessorSettings = msgspec.field(default_factory=ProcessorSettings)
+    default_processor: str = "sandbox"  # a site may name its own (Site.default_processor)
 
     @property
     def keys_dir(self) -> Path:
@@ -65,6 +70,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    # The settings these three names meant before the processors table.
+    @property
+    def sandbox_network_url(self) -> str | None:
+        return self.processors.sandbox.network_url if self.processors.sandbox else None
+
+    @property
+    def sandbox_api_key(self) -> str | None:
+        return self.processors.sandbox.api_key if self.processors.sandbox else None
+
+    @property
+    def stripe_webhook_secret(self) -> str | None:
+        return self.processors.stripe.webhook_secret if self.processors.stripe else None
+
+
+# Top-level file keys from before the processors table, still read into it.
+LEGACY_PROCESSOR_KEYS = ("sandbox_network_url", "sandbox_api_key", "stripe_webhook_secret")
 
 
 SUPPORTED_SCHEMES: Mapping[str, str] = MappingProxyType(
@@ -119,7 +141,7 @@ def _from_environment(env: Mapping[str, str]) -> dict[str, str]:
     fields = set(Settings.__struct_fields__)
     values: dict[str, str] = {}
     for key, value in env.items():
-        if not key.startswith(ENV_PREFIX) or key == CONFIG_FILE_ENV:
+        if not key.startswith(ENV_PREFIX) or key in (CONFIG_FILE_ENV, PROCESSORS_ENV):
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name in fields:
@@ -138,9 +160,11 @@ def load_settings(
     env = os.environ if env is None else env
     file_path = config_file or (Path(env[CONFIG_FILE_ENV]) if env.get(CONFIG_FILE_ENV) else None)
     file_values = _read_file(file_path) if file_path else {}
+    legacy = {k: file_values.pop(k) for k in LEGACY_PROCESSOR_KEYS if k in file_values}
     unknown = sorted(set(file_values) - set(Settings.__struct_fields__))
     if unknown:
         raise ConfigurationError(CONFIG_FILE_ENV, f"{file_path}: unknown setting '{unknown[0]}'")
+    processors = load_processor_settings(env, file_values.pop("processors", None), legacy)
     env_values = _from_environment(env)
     for name in Settings.__struct_fields__:
         merged = {name: env_values[name]} if name in env_values else {}
@@ -154,7 +178,7 @@ def load_settings(
             setting = _setting_name(name, name in env_values)
             raise ConfigurationError(setting, _field_message(exc)) from exc
     values: dict[str, Any] = {**file_values, **env_values}
-    settings = _convert(values)
+    settings = msgspec.structs.replace(_convert(values), processors=processors)
     check_settings(settings, from_env=set(env_values))
     return settings
 
@@ -186,6 +210,13 @@ def check_settings(settings: Settings, from_env: set[str] | None = None) -> None
     ):
         if getattr(settings, field) <= 0:
             raise ConfigurationError(_setting_name(field, field in from_env), "must be positive")
+    enabled = settings.processors.enabled
+    if settings.default_processor not in enabled:
+        raise ConfigurationError(
+            _setting_name("default_processor", "default_processor" in from_env),
+            f"'{settings.default_processor}' is not an enabled processor "
+            f"(enabled: {', '.join(enabled)})",
+        )
     if settings.idempotency_retention_hours < 24:
         raise ConfigurationError(
             _setting_name("idempotency_retention_hours", "idempotency_retention_hours" in from_env),
@@ -204,9 +235,11 @@ def masked(settings: Settings) -> dict[str, Any]:
     """The effective settings with secrets hidden, for `facepay doctor`."""
     out: dict[str, Any] = msgspec.to_builtins(settings, enc_hook=str)
     out["database_url"] = settings.effective_database_url.render_as_string(hide_password=True)
-    for secret in ("sandbox_api_key", "stripe_webhook_secret"):
-        if out.get(secret):
-            out[secret] = "***"
+    for processor, fields in SECRET_FIELDS.items():
+        shown = out["processors"].get(processor)
+        for secret in fields if shown else ():
+            if shown.get(secret):
+                shown[secret] = "***"
     if settings.redis_url:
         out["redis_url"] = make_url(settings.redis_url).render_as_string(hide_password=True)
     out["data_dir"] = str(settings.data_dir.absolute())

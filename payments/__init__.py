@@ -12,6 +12,7 @@ Entry points (import from the modules; this package imports nothing eagerly):
   void, refund; ``payments.authorizations.reconcile.Reconciler``;
   ``payments.maintenance.run_maintenance``.
 - ``payments.debt.DebtService`` — open debts, retry charge, staff settlement.
-- ``payments.sandbox.app.create_sandbox_app`` — the sandbox card network (ASGI);
-  ``payments.processors.sandbox.SandboxProcessor`` — its processor.
+- ``payments.processors.sandbox.SandboxProcessor`` — the processor for the sandbox
+  card network, a peer system (the top-level ``card_network`` package) reached only over
+  HTTP; ``payments.network_protocol`` holds the wire messages both sides use.
 """

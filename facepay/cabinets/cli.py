@@ -27,8 +27,14 @@ def _database(settings: Settings) -> AbstractContextManager[Database]:
 
 
 def _site(args: argparse.Namespace, settings: Settings) -> int:
+    enabled = settings.processors.enabled
+    if args.processor is not None and args.processor not in enabled:
+        raise ValidationError(
+            f"--processor {args.processor!r} is not an enabled processor "
+            f"(enabled: {', '.join(enabled)}; see FACEPAY_PROCESSORS)"
+        )
     with _database(settings) as db, db.sessions.begin() as session:
-        site = create_site(session, args.name, args.currency)
+        site = create_site(session, args.name, args.currency, default_processor=args.processor)
         print(site.id)
     return 0
 
@@ -92,6 +98,9 @@ def register(commands: Any) -> None:
     site = actions.add_parser("create-site", help="a site; its customers form one matcher cohort")
     site.add_argument("name")
     site.add_argument("--currency", default="KRW")
+    site.add_argument(
+        "--processor", help="the processor that links this site's cards (default: the server's)"
+    )
     site.set_defaults(handler=_site)
     cabinet = actions.add_parser("create", help="a cabinet at a site, with a provisioning code")
     cabinet.add_argument("--site", required=True)

@@ -28,8 +28,19 @@ def _check_currency(currency: str) -> str:
     return currency
 
 
-def create_site(session: Session, name: str, currency: str, timezone: str = "Asia/Seoul") -> Site:
-    site = Site(name=name, currency=_check_currency(currency), timezone=timezone)
+def create_site(
+    session: Session,
+    name: str,
+    currency: str,
+    timezone: str = "Asia/Seoul",
+    default_processor: str | None = None,
+) -> Site:
+    site = Site(
+        name=name,
+        currency=_check_currency(currency),
+        timezone=timezone,
+        default_processor=default_processor,
+    )
     session.add(site)
     session.flush()
     return site

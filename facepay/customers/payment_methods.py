@@ -33,8 +33,10 @@ from payments.processor import PaymentMethod, Processor
 @dataclass(frozen=True)
 class CardLinkStart:
     link_id: str
-    redirect_url: str
+    redirect_url: str  # "" when the card is entered in the processor's own element instead
     processor: str
+    # Stripe: the SetupIntent's client secret for Stripe.js on the customer's phone.
+    client_secret: str | None = None
 
 
 class PaymentMethodView(msgspec.Struct, frozen=True):
@@ -92,8 +94,8 @@ def begin_card_link(
         )
     except PaymentsError as exc:
         raise CardLinkError(f"{processor.name}: could not start the card link: {exc}") from exc
-    if not started.redirect_url:
-        raise CardLinkError(f"{processor.name} did not return a hosted page to redirect to")
+    if not started.redirect_url and not started.client_secret:
+        raise CardLinkError(f"{processor.name} returned neither a hosted page nor a client secret")
     with platform.sessions.begin() as session:
         session.add(
             CardLinkSession(
@@ -105,7 +107,7 @@ def begin_card_link(
                 idempotency_key=idempotency_key,
             )
         )
-    return CardLinkStart(link_id, started.redirect_url, processor.name)
+    return CardLinkStart(link_id, started.redirect_url or "", processor.name, started.client_secret)
 
 
 def complete_card_link(

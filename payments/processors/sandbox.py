@@ -20,6 +20,15 @@ from payments.errors import (
 )
 from payments.methods import MethodStatus, PaymentMethodStore
 from payments.money import Money
+from payments.network_protocol import (
+    UNATTENDED_CABINET_CHANNEL,
+    AmountRequest,
+    AuthorizeRequest,
+    OperationReply,
+    SessionReply,
+    SessionRequest,
+    verify_notification,
+)
 from payments.processor import (
     DeclineCode,
     LinkSession,
@@ -30,15 +39,6 @@ from payments.processor import (
 )
 from payments.processors.http_client import BlockingHttp
 from payments.processors.provisioning import provisioned_method
-from payments.sandbox.config import UNATTENDED_CABINET_CHANNEL
-from payments.sandbox.messages import (
-    AmountRequest,
-    AuthorizeRequest,
-    OperationReply,
-    SessionReply,
-    SessionRequest,
-)
-from payments.sandbox.notifications import verify_notification
 
 PROCESSOR_NAME = "sandbox"
 

@@ -12,6 +12,7 @@ from api.app import create_app
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
 from facepay.platform import Platform
+from facepay.processor_settings import ProcessorSettings, StripeSettings
 from facepay.settings import Settings
 from payments.webhooks_inbound import signature_header
 
@@ -19,7 +20,8 @@ SECRET = "whsec_test_0123456789abcdef"
 
 
 def _client(tmp_path: Path, secret: str | None = SECRET) -> TestClient:  # type: ignore[type-arg]
-    settings = Settings(data_dir=tmp_path, stripe_webhook_secret=secret)
+    stripe = StripeSettings(secret_key="sk_test_unused", webhook_secret=secret)
+    settings = Settings(data_dir=tmp_path, processors=ProcessorSettings(stripe=stripe))
     init_keys(settings.keys_dir)
     platform = Platform(settings)
     upgrade(platform.engine)
@@ -60,3 +62,17 @@ def test_endpoint_is_off_without_a_secret(tmp_path: Path) -> None:
     with _client(tmp_path, secret=None) as client:
         response = client.post("/v1/webhooks/stripe", content=_event("evt_3"))
     assert response.status_code == 404
+
+
+def test_endpoint_is_off_without_the_stripe_processor(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)  # the sandbox alone
+    init_keys(settings.keys_dir)
+    platform = Platform(settings)
+    upgrade(platform.engine)
+    body = _event("evt_off")
+    header = signature_header([SECRET], int(time.time()), body)
+    with TestClient(app=create_app(platform)) as client:
+        answer = client.post(
+            "/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": header}
+        )
+    assert answer.status_code == 404

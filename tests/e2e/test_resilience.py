@@ -20,6 +20,7 @@ from biometrics.engine import FaceEngine
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
 from facepay.platform import Platform
+from facepay.processor_settings import ProcessorSettings, SandboxSettings
 from facepay.settings import Settings
 from facepay_demo.faces import DemoFace
 from facepay_demo.rig import CabinetRig, build_rig
@@ -100,8 +101,9 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     settings = Settings(
         data_dir=tmp_path / "data",
         port=port,
-        sandbox_network_url=f"http://127.0.0.1:{network_port}",
-        sandbox_api_key=api_key,
+        processors=ProcessorSettings(
+            sandbox=SandboxSettings(network_url=f"http://127.0.0.1:{network_port}", api_key=api_key)
+        ),
     )
     init_keys(settings.keys_dir)
     platform = Platform(settings)
@@ -111,7 +113,7 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
         [
             sys.executable,
             "-m",
-            "payments.sandbox",
+            "card_network",
             "--port",
             str(network_port),
             "--api-key",

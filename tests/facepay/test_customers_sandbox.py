@@ -12,9 +12,9 @@ import httpx
 import pytest
 import uvicorn
 
+from card_network.app import create_sandbox_app
+from card_network.config import SandboxConfig, TokenRequestor
 from payments.processors.sandbox import SandboxProcessor
-from payments.sandbox.app import create_sandbox_app
-from payments.sandbox.config import SandboxConfig, TokenRequestor
 
 REQUESTOR_ID = "facepay-test-requestor"
 API_KEY = "facepay-test-sandbox-key"

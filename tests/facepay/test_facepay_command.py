@@ -71,7 +71,13 @@ def test_doctor_json_reports_each_part(tmp_path: Path) -> None:
     healthy = _facepay(tmp_path, "doctor", "--json")
     assert healthy.returncode == 0, healthy.stdout
     report = json.loads(healthy.stdout)
-    assert set(report["checks"]) == {"database", "migrations", "keys", "model_pack"}
+    assert set(report["checks"]) == {
+        "database",
+        "migrations",
+        "keys",
+        "model_pack",
+        "processor:sandbox",
+    }
     assert all(check["ok"] for check in report["checks"].values())
     assert report["settings"]["database_url"].startswith("sqlite")
 

@@ -11,6 +11,7 @@ from conftest import PaymentsEnv
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from card_network.cards import Behaviour
 from payments.authorizations.models import Authorization, AuthStatus, Operation, OpStatus
 from payments.authorizations.reconcile import Reconciler
 from payments.authorizations.service import AuthorizationService, CrashPoint, OperationResult
@@ -18,7 +19,6 @@ from payments.errors import UnknownOutcomeError
 from payments.ledger import AccountKind, Ledger, account_id, verify_ledger
 from payments.money import Money
 from payments.processor import OperationKind
-from payments.sandbox.cards import Behaviour
 
 
 class SimulatedCrash(BaseException):

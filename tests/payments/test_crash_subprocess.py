@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import API_KEY, REQUESTOR_ID, PaymentsEnv
+from conftest import PaymentsEnv
+from sandbox_network_server import API_KEY, REQUESTOR_ID
 from test_crash_recovery import assert_agreement
 
 from payments.authorizations.reconcile import Reconciler

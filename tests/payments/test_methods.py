@@ -4,7 +4,9 @@ import io
 import time
 
 import pytest
-from conftest import NOTIFY_SECRET, PaymentsEnv
+from conftest import PaymentsEnv
+from cryptography.exceptions import InvalidTag
+from sandbox_network_server import NOTIFY_SECRET
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -17,9 +19,9 @@ from payments.methods import (
     PaymentMethodStore,
     StoredPaymentMethod,
 )
+from payments.network_protocol import SIGNATURE_HEADER, sign
 from payments.processor import PaymentMethod
 from payments.processors.sandbox import apply_token_notification
-from payments.sandbox.notifications import SIGNATURE_HEADER, sign
 
 KEY = bytes(range(32))
 

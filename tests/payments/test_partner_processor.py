@@ -16,6 +16,11 @@ import pytest
 import uvicorn
 from litestar import Litestar, asgi
 
+from card_network.app import create_sandbox_app
+from card_network.cards import Behaviour
+from card_network.config import SandboxConfig, TokenRequestor
+from card_network.network import SandboxNetwork
+from card_network.partner_api import PartnerApiConfig
 from payments.errors import (
     IdempotencyConflictError,
     InvalidAmountError,
@@ -28,11 +33,6 @@ from payments.money import Money
 from payments.partner_protocol import Keyring, PartnerKey
 from payments.processor import DeclineCode, OperationKind, PaymentMethod, Processor
 from payments.processors.partner_processor import PartnerConfig, PartnerProcessor
-from payments.sandbox.app import create_sandbox_app
-from payments.sandbox.cards import Behaviour
-from payments.sandbox.config import SandboxConfig, TokenRequestor
-from payments.sandbox.network import SandboxNetwork
-from payments.sandbox.partner_api import PartnerApiConfig
 
 OLD_KEY = PartnerKey.generate("partner-2026-10")
 NEW_KEY = PartnerKey.generate("partner-2026-11")

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from test_crash_recovery import STATUS_AT_NETWORK, SimulatedCrash, crashing
 
+from card_network.cards import luhn_check_digit
 from payments.authorizations.models import Authorization, AuthStatus
 from payments.authorizations.reconcile import Reconciler
 from payments.authorizations.service import CrashPoint
@@ -22,7 +23,6 @@ from payments.errors import InvalidRequestError, TransferRejectedError
 from payments.ledger import AccountKind, Ledger, LedgerTransfer, account_id, verify_ledger
 from payments.money import Money
 from payments.processor import OperationKind
-from payments.sandbox.cards import luhn_check_digit
 
 FIXTURE_REUSE = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 

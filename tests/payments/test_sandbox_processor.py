@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import MERCHANT_ID, SandboxServer
+from sandbox_network_server import MERCHANT_ID, SandboxServer
 
+from card_network.cards import TOKEN_BIN, Behaviour, luhn_valid
 from payments.errors import ProcessorError, ProcessorUnavailableError, UnknownOutcomeError
 from payments.money import Money
 from payments.processor import DeclineCode, OperationKind, OutcomeStatus, PaymentMethod, Processor
 from payments.processors.sandbox import SandboxProcessor
-from payments.sandbox.cards import TOKEN_BIN, Behaviour, luhn_valid
 
 Enroll = Callable[..., PaymentMethod]
 VISA = "4242424242424242"
@@ -298,7 +298,7 @@ def test_injected_timeout_and_unavailable_on_follow_ups(
 
 
 def test_in_process_over_asgi_transport(sandbox: SandboxServer, enroll: Enroll) -> None:
-    from conftest import API_KEY, REQUESTOR_ID
+    from sandbox_network_server import API_KEY, REQUESTOR_ID
 
     local = SandboxProcessor(
         base_url="http://sandbox.local",

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from payments.sandbox.notifications import sign
+from payments.network_protocol import sign
 from payments.webhook_models import InboundWebhookEvent
 from payments.webhooks_inbound import (
     InboundStatus,

@@ -21,11 +21,10 @@ from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect
 from litestar.types import ControllerRouterHandler
 
-from payments.errors import InvalidRequestError, NotFoundError
-from payments.sandbox.admin_routes import ADMIN_ROUTES
-from payments.sandbox.config import SandboxConfig
-from payments.sandbox.hosted_page import render_enroll_page
-from payments.sandbox.http_common import (
+from card_network.admin_routes import ADMIN_ROUTES
+from card_network.config import SandboxConfig
+from card_network.hosted_page import render_enroll_page
+from card_network.http_common import (
     CALLER,
     Caller,
     authenticate_requestor,
@@ -34,17 +33,18 @@ from payments.sandbox.http_common import (
     send,
     session_reply,
 )
-from payments.sandbox.messages import (
+from card_network.messages import (
     AmountRequest,
     AuthorizeRequest,
     ErrorReply,
     SessionReply,
     SessionRequest,
 )
-from payments.sandbox.network import NetworkAuthorization, SandboxNetwork
-from payments.sandbox.notifications import Notifier
-from payments.sandbox.partner_api import PartnerApiConfig, partner_router
-from payments.sandbox.tsp import EnrollmentError, TokenStatus
+from card_network.network import NetworkAuthorization, SandboxNetwork
+from card_network.notifications import Notifier
+from card_network.partner_api import PartnerApiConfig, partner_router
+from card_network.tsp import EnrollmentError, TokenStatus
+from payments.errors import InvalidRequestError, NotFoundError
 
 # --- token service provider -------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The sandbox network runs on its own: ``python -m payments.sandbox``."""
+"""The sandbox network runs on its own: ``python -m card_network``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_runs_as_its_own_server() -> None:
     port = free_port()
     env = {**os.environ, "SANDBOX_API_KEY": "standalone-key", "PYTHONPATH": str(ROOT)}
     proc = ServerProcess(
-        [sys.executable, "-m", "payments.sandbox", "--port", str(port)],
+        [sys.executable, "-m", "card_network", "--port", str(port)],
         env,
         f"http://127.0.0.1:{port}/health",
     )

@@ -9,11 +9,11 @@ from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
+from card_network.cards import Behaviour
+from card_network.http_common import network_of, require_admin
+from card_network.messages import FaultRequest
 from payments.errors import InvalidRequestError
 from payments.processor import OperationKind
-from payments.sandbox.cards import Behaviour
-from payments.sandbox.http_common import network_of, require_admin
-from payments.sandbox.messages import FaultRequest
 
 
 @post("/admin/faults", status_code=204)

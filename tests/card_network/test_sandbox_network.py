@@ -11,15 +11,18 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from conftest import API_KEY, MERCHANT_ID, NOTIFY_SECRET, REQUESTOR_ID, SandboxServer
+from sandbox_network_server import API_KEY, MERCHANT_ID, NOTIFY_SECRET, REQUESTOR_ID, SandboxServer
 
 from payments.cryptogram import compute_cryptogram, new_cryptogram
 from payments.money import Money
+from payments.network_protocol import (
+    SIGNATURE_HEADER,
+    UNATTENDED_CABINET_CHANNEL,
+    AuthorizeRequest,
+    verify_notification,
+)
 from payments.processor import DeclineCode, PaymentMethod
 from payments.processors.sandbox import SandboxProcessor
-from payments.sandbox.config import UNATTENDED_CABINET_CHANNEL
-from payments.sandbox.messages import AuthorizeRequest
-from payments.sandbox.notifications import SIGNATURE_HEADER, verify_notification
 
 Enroll = Callable[..., PaymentMethod]
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Token-Requestor-Id": REQUESTOR_ID}
@@ -197,7 +200,7 @@ def test_requestor_can_suspend_only_its_own_tokens(sandbox: SandboxServer, enrol
 
 
 def test_notification_signature_checks() -> None:
-    from payments.sandbox.notifications import sign
+    from payments.network_protocol import sign
 
     body = b'{"id":"evt_1","type":"token.suspended","token":"1","status":"suspended","created":1}'
     now = int(time.time())

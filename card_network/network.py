@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import msgspec
 
+from card_network.cards import Behaviour
+from card_network.config import SandboxConfig
+from card_network.issuer import Issuer
+from card_network.messages import AmountRequest, AuthorizeRequest, ErrorReply, OperationReply
+from card_network.tsp import NetworkToken, TokenService, TokenStatus
 from payments.cryptogram import cryptogram_matches
 from payments.money import CURRENCY_EXPONENTS
 from payments.processor import DeclineCode, OperationKind
-from payments.sandbox.cards import Behaviour
-from payments.sandbox.config import SandboxConfig
-from payments.sandbox.issuer import Issuer
-from payments.sandbox.messages import AmountRequest, AuthorizeRequest, ErrorReply, OperationReply
-from payments.sandbox.tsp import NetworkToken, TokenService, TokenStatus
 
 CLOCK_SKEW_SECONDS = 30
 

@@ -8,8 +8,8 @@ import httpx
 from litestar import Litestar, asgi
 from litestar.testing import TestClient
 
-from payments.sandbox.app import create_sandbox_app
-from payments.sandbox.config import SandboxConfig, TokenRequestor
+from card_network.app import create_sandbox_app
+from card_network.config import SandboxConfig, TokenRequestor
 
 
 def test_mounted_under_a_prefix() -> None:

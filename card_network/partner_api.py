@@ -28,6 +28,9 @@ from litestar.datastructures import State
 from litestar.enums import MediaType
 from litestar.params import FromPath
 
+from card_network import messages as network_messages
+from card_network.http_common import session_reply
+from card_network.network import Reply, SandboxNetwork
 from payments.errors import InvalidRequestError, NotFoundError
 from payments.partner_protocol import (
     API_PREFIX,
@@ -44,9 +47,6 @@ from payments.partner_protocol import (
     sign_response,
     verify_request,
 )
-from payments.sandbox import messages as network_messages
-from payments.sandbox.http_common import session_reply
-from payments.sandbox.network import Reply, SandboxNetwork
 
 
 @dataclass(frozen=True)

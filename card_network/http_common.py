@@ -13,10 +13,10 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 
-from payments.sandbox.config import TokenRequestor
-from payments.sandbox.messages import SessionReply
-from payments.sandbox.network import Reply, SandboxNetwork
-from payments.sandbox.tsp import EnrollmentSession
+from card_network.config import TokenRequestor
+from card_network.messages import SessionReply
+from card_network.network import Reply, SandboxNetwork
+from card_network.tsp import EnrollmentSession
 
 REQUESTOR_HEADER = "Token-Requestor-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -1,4 +1,4 @@
-"""Run the sandbox card network on its own: ``python -m payments.sandbox``.
+"""Run the sandbox card network on its own: ``python -m card_network``.
 
 Configured from the command line or environment (SANDBOX_REQUESTOR_ID, SANDBOX_API_KEY,
 SANDBOX_ADMIN_KEY, SANDBOX_NOTIFY_URL, SANDBOX_NOTIFY_SECRET). State is in memory.
@@ -11,8 +11,8 @@ import os
 
 import uvicorn
 
-from payments.sandbox.app import create_sandbox_app
-from payments.sandbox.config import SandboxConfig, TokenRequestor
+from card_network.app import create_sandbox_app
+from card_network.config import SandboxConfig, TokenRequestor
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from card_network.cards import luhn_valid, new_token_number
+from card_network.issuer import Issuer
 from payments.cryptogram import CRYPTOGRAM_KEY_BYTES
 from payments.errors import InvalidRequestError, NotFoundError
-from payments.sandbox.cards import luhn_valid, new_token_number
-from payments.sandbox.issuer import Issuer
 
 SESSION_TTL_SECONDS = 30 * 60
 

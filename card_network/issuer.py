@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from card_network.cards import CARDS_BY_PAN, Behaviour, brand_of
 from payments.processor import DeclineCode
-from payments.sandbox.cards import CARDS_BY_PAN, Behaviour, brand_of
 
 BEHAVIOUR_DECLINES = {
     Behaviour.INSUFFICIENT_FUNDS: DeclineCode.INSUFFICIENT_FUNDS,

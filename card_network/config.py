@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-UNATTENDED_CABINET_CHANNEL = "unattended_cabinet"
+from payments.network_protocol import UNATTENDED_CABINET_CHANNEL
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,9 @@
-"""Token lifecycle notifications to the token requestor, signed like Stripe webhooks.
-
-Header ``Sandbox-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
-"""
+"""Token lifecycle notifications to the token requestor, signed like Stripe webhooks
+(the scheme is in ``payments.network_protocol``, which the requestor verifies with)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -15,39 +11,8 @@ from dataclasses import dataclass
 import httpx
 import msgspec
 
-from payments.sandbox.config import SandboxConfig, TokenRequestor
-from payments.sandbox.messages import TokenNotification
-
-SIGNATURE_HEADER = "Sandbox-Signature"
-DEFAULT_TOLERANCE_SECONDS = 300
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify_notification(
-    secret: str,
-    header: str,
-    body: bytes,
-    *,
-    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
-    now: float | None = None,
-) -> TokenNotification:
-    """Check a notification's signature and age; return the decoded notification."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        timestamp = int(parts["t"])
-        given = parts["v1"]
-    except (KeyError, ValueError) as exc:
-        raise ValueError("malformed signature header") from exc
-    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    if not hmac.compare_digest(expected, given):
-        raise ValueError("bad signature")
-    if abs((time.time() if now is None else now) - timestamp) > tolerance:
-        raise ValueError("stale notification")
-    return msgspec.json.decode(body, type=TokenNotification)
+from card_network.config import SandboxConfig, TokenRequestor
+from payments.network_protocol import SIGNATURE_HEADER, TokenNotification, sign
 
 
 @dataclass(slots=True)

@@ -1,28 +1,23 @@
-"""Change events about customers' biometric data.
+"""Change events about customers' biometric data, published by the customer services.
 
-The customer services publish after their transaction commits; the galleries
-subscribe and update their in-memory index. One bus per Platform: two
-platforms in one process (tests) never see each other's changes. With
-``redis_url`` set, the bus also relays changes to and from the other API
-nodes (``facepay.identification.relay``).
+The customer services publish after their transaction commits; subscribers
+(the identification galleries) update their in-memory index. Each server
+builds one bus and hands it to the publishers and the subscribers, so two
+servers in one process (tests) never see each other's changes. With a relay
+attached (``facepay.customers.change_relay``) the bus also carries changes to
+and from the other API nodes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from facepay.platform import Platform
-
-if TYPE_CHECKING:
-    from facepay.identification.relay import RedisChangeRelay
-
-log = logging.getLogger("facepay.identification")
+log = logging.getLogger("facepay.customers.events")
 
 
 class ChangeKind(StrEnum):
@@ -41,12 +36,18 @@ class BiometricChange:
 Listener = Callable[[BiometricChange], None]
 
 
+class ChangeForwarder(Protocol):
+    """Carries this node's committed changes to the other nodes (a Redis relay)."""
+
+    def forward(self, change: BiometricChange) -> None: ...
+
+
 class ChangeBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
         self._resync: list[Callable[[], None]] = []
         self._lock = threading.Lock()
-        self.relay: RedisChangeRelay | None = None
+        self.relay: ChangeForwarder | None = None
 
     def subscribe(self, listener: Listener, *, resync: Callable[[], None] | None = None) -> None:
         """``resync`` runs when changes may have been missed (a relay reconnected)."""
@@ -78,30 +79,3 @@ class ChangeBus:
                 listener(change)
             except Exception:
                 log.exception("listener failed on %s", change)
-
-
-_buses: dict[int, ChangeBus] = {}
-_buses_lock = threading.Lock()
-
-
-def change_bus(platform: Platform) -> ChangeBus:
-    """The platform's bus; relayed over Redis to the other API nodes when redis_url is set."""
-    with _buses_lock:
-        bus = _buses.get(id(platform))
-        if bus is None:
-            bus = _buses[id(platform)] = ChangeBus()
-            settings = platform.settings
-            if settings.redis_url:
-                from facepay.identification.relay import RedisChangeRelay, channel_for
-
-                url = settings.effective_database_url.render_as_string(hide_password=True)
-                bus.relay = RedisChangeRelay(
-                    settings.redis_url, channel_for(url), bus.deliver, bus.resync
-                )
-                weakref.finalize(platform, bus.relay.close)
-            weakref.finalize(platform, _buses.pop, id(platform), None)
-        return bus
-
-
-def publish(platform: Platform, customer_id: str, kind: ChangeKind) -> None:
-    change_bus(platform).publish(BiometricChange(customer_id, kind))

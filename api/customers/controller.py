@@ -58,7 +58,7 @@ class CustomerController(Controller):
 
     @post("/customers", status_code=201)
     async def create_customer(
-        self, customer_accounts: CustomerAccounts, data: JSONBody[CreateCustomerIn]
+        self, customer_accounts: NamedDependency[CustomerAccounts], data: JSONBody[CreateCustomerIn]
     ) -> CustomerCreatedOut:
         """Sign up with a phone number; a one-time code is sent to it."""
         created = await to_thread.run_sync(
@@ -70,7 +70,7 @@ class CustomerController(Controller):
 
     @post("/phone-verifications", status_code=202)
     async def request_phone_code(
-        self, phone_verifier: PhoneVerifier, data: JSONBody[CodeRequestIn]
+        self, phone_verifier: NamedDependency[PhoneVerifier], data: JSONBody[CodeRequestIn]
     ) -> VerificationOut:
         """Send a new code to a registered phone (resend, or sign in on a new device)."""
         phone = normalise_phone(data.phone)
@@ -79,9 +79,9 @@ class CustomerController(Controller):
     @post("/phone-verifications/{verification_id:str}/verify", status_code=200)
     async def verify_phone(
         self,
-        phone_verifier: PhoneVerifier,
-        session_tokens: SessionTokens,
-        customer_services: CustomerServices,
+        phone_verifier: NamedDependency[PhoneVerifier],
+        session_tokens: NamedDependency[SessionTokens],
+        customer_services: NamedDependency[CustomerServices],
         verification_id: FromPath[str],
         data: JSONBody[VerifyIn],
     ) -> Response[SessionOut]:
@@ -96,7 +96,7 @@ class CustomerController(Controller):
     @get("/consent-notices/{kind:str}")
     async def read_notice(
         self,
-        customer_consents: CustomerConsents,
+        customer_consents: NamedDependency[CustomerConsents],
         kind: FromPath[str],
         language: str = Parameter(default="ko", max_length=8),
     ) -> NoticeView:
@@ -104,14 +104,16 @@ class CustomerController(Controller):
 
     @get("/me")
     async def me(
-        self, customer_accounts: CustomerAccounts, customer_id: NamedDependency[str]
+        self,
+        customer_accounts: NamedDependency[CustomerAccounts],
+        customer_id: NamedDependency[str],
     ) -> CustomerProfile:
         return await to_thread.run_sync(customer_accounts.profile, customer_id)
 
     @post("/me/consents", status_code=201)
     async def decide_consent(
         self,
-        customer_consents: CustomerConsents,
+        customer_consents: NamedDependency[CustomerConsents],
         customer_id: NamedDependency[str],
         data: JSONBody[ConsentIn],
     ) -> ConsentOut:
@@ -127,7 +129,7 @@ class CustomerController(Controller):
     async def enroll(
         self,
         request: Request[Any, Any, Any],
-        face_enrollment: FaceEnrollment,
+        face_enrollment: NamedDependency[FaceEnrollment],
         customer_id: NamedDependency[str],
     ) -> EnrollmentOut:
         """Enroll the face from 3-8 photos: multipart/form-data, one file part per photo
@@ -143,8 +145,8 @@ class CustomerController(Controller):
     @post("/me/cards", status_code=201)
     async def begin_card_link(
         self,
-        customer_cards: CustomerCards,
-        customer_services: CustomerServices,
+        customer_cards: NamedDependency[CustomerCards],
+        customer_services: NamedDependency[CustomerServices],
         customer_id: NamedDependency[str],
         data: JSONBody[CardLinkIn],
         idempotency_key: IdempotencyKey,
@@ -164,7 +166,7 @@ class CustomerController(Controller):
     @post("/me/cards/{link_id:str}/complete", status_code=200)
     async def complete_card_link(
         self,
-        customer_cards: CustomerCards,
+        customer_cards: NamedDependency[CustomerCards],
         customer_id: NamedDependency[str],
         link_id: FromPath[str],
     ) -> PaymentMethodView:
@@ -173,14 +175,14 @@ class CustomerController(Controller):
 
     @get("/me/cards")
     async def list_cards(
-        self, customer_cards: CustomerCards, customer_id: NamedDependency[str]
+        self, customer_cards: NamedDependency[CustomerCards], customer_id: NamedDependency[str]
     ) -> list[PaymentMethodView]:
         return await to_thread.run_sync(customer_cards.list_cards, customer_id)
 
     @put("/me/cards/{method_id:str}/default", status_code=200)
     async def set_default_card(
         self,
-        customer_cards: CustomerCards,
+        customer_cards: NamedDependency[CustomerCards],
         customer_id: NamedDependency[str],
         method_id: FromPath[str],
     ) -> list[PaymentMethodView]:
@@ -190,7 +192,7 @@ class CustomerController(Controller):
     @post("/me/sites", status_code=200)
     async def join_sites(
         self,
-        customer_accounts: CustomerAccounts,
+        customer_accounts: NamedDependency[CustomerAccounts],
         customer_id: NamedDependency[str],
         data: JSONBody[SitesIn],
     ) -> CustomerProfile:
@@ -198,7 +200,9 @@ class CustomerController(Controller):
         return await to_thread.run_sync(customer_accounts.profile, customer_id)
 
     @post("/me/qr-tokens", status_code=201)
-    async def new_qr_token(self, qr_tokens: QrTokens, customer_id: NamedDependency[str]) -> QrOut:
+    async def new_qr_token(
+        self, qr_tokens: NamedDependency[QrTokens], customer_id: NamedDependency[str]
+    ) -> QrOut:
         """A fresh unlock token for the phone screen (valid 30 s, single use)."""
         token = await to_thread.run_sync(qr_tokens.issue, customer_id)
         png = base64.b64encode(qr_png(token)).decode()
@@ -206,7 +210,9 @@ class CustomerController(Controller):
 
     @delete("/me", status_code=200)
     async def delete_me(
-        self, customer_accounts: CustomerAccounts, customer_id: NamedDependency[str]
+        self,
+        customer_accounts: NamedDependency[CustomerAccounts],
+        customer_id: NamedDependency[str],
     ) -> Response[DeletionOut]:
         """Delete my data: face templates crypto-shredded, phone, cards and cohorts removed."""
         certificate = await to_thread.run_sync(

@@ -12,7 +12,7 @@ from typing import Any
 from anyio import to_thread
 from litestar import Request
 from litestar.datastructures import Cookie
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from api.customers.receipts import ReceiptLookup
 from facepay.customers.accounts import CustomerAccounts
@@ -81,7 +81,9 @@ def session_token_of(request: Request[Any, Any, Any]) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-async def current_customer(request: Request[Any, Any, Any], session_tokens: SessionTokens) -> str:
+async def current_customer(
+    request: Request[Any, Any, Any], session_tokens: NamedDependency[SessionTokens]
+) -> str:
     """The signed-in customer's id (the ``customer_id`` dependency); AuthenticationError
     otherwise."""
     token = session_token_of(request)

@@ -68,7 +68,7 @@ async def signup_page() -> Response[str]:
 
 
 @post("/signup", media_type="text/html")
-async def signup(customer_accounts: CustomerAccounts, data: Form) -> Response[Any]:
+async def signup(customer_accounts: NamedDependency[CustomerAccounts], data: Form) -> Response[Any]:
     try:
         created = await to_thread.run_sync(customer_accounts.create, data.get("phone", ""))
     except FacePayError as exc:
@@ -82,7 +82,7 @@ async def signin_page() -> Response[str]:
 
 
 @post("/signin", media_type="text/html")
-async def signin(phone_verifier: PhoneVerifier, data: Form) -> Response[Any]:
+async def signin(phone_verifier: NamedDependency[PhoneVerifier], data: Form) -> Response[Any]:
     try:
         phone = normalise_phone(data.get("phone", ""))
         verification_id = await to_thread.run_sync(phone_verifier.request_code, phone)
@@ -98,9 +98,9 @@ async def verify_page(verification_id: FromPath[str]) -> Response[str]:
 
 @post("/verify/{verification_id:str}", media_type="text/html")
 async def verify(
-    phone_verifier: PhoneVerifier,
-    session_tokens: SessionTokens,
-    customer_services: CustomerServices,
+    phone_verifier: NamedDependency[PhoneVerifier],
+    session_tokens: NamedDependency[SessionTokens],
+    customer_services: NamedDependency[CustomerServices],
     verification_id: FromPath[str],
     data: Form,
 ) -> Response[Any]:
@@ -116,14 +116,18 @@ async def verify(
 
 
 @get("/home", media_type="text/html")
-async def home(customer_accounts: CustomerAccounts, customer_id: CustomerId) -> Response[Any]:
+async def home(
+    customer_accounts: NamedDependency[CustomerAccounts], customer_id: CustomerId
+) -> Response[Any]:
     profile = await to_thread.run_sync(customer_accounts.profile, customer_id)
     return render("home.html", title="FacePay", signed_in=True, profile=profile)
 
 
 @get("/consent", media_type="text/html")
 async def consent_page(
-    customer_consents: CustomerConsents, customer_id: CustomerId, lang: FromQuery[str] = "ko"
+    customer_consents: NamedDependency[CustomerConsents],
+    customer_id: CustomerId,
+    lang: FromQuery[str] = "ko",
 ) -> Response[Any]:
     language = lang if lang in ("ko", "en") else "ko"
     notice = await to_thread.run_sync(customer_consents.notice, BIOMETRIC, language)
@@ -140,7 +144,7 @@ async def consent_page(
 
 @post("/consent", media_type="text/html")
 async def consent(
-    customer_consents: CustomerConsents, customer_id: CustomerId, data: Form
+    customer_consents: NamedDependency[CustomerConsents], customer_id: CustomerId, data: Form
 ) -> Response[Any]:
     try:
         await to_thread.run_sync(
@@ -163,7 +167,9 @@ async def face_page(customer_id: CustomerId) -> Response[Any]:
 
 @post("/face", media_type="text/html", request_max_body_size=MAX_UPLOAD_BYTES)
 async def face(
-    request: Request[Any, Any, Any], face_enrollment: FaceEnrollment, customer_id: CustomerId
+    request: Request[Any, Any, Any],
+    face_enrollment: NamedDependency[FaceEnrollment],
+    customer_id: CustomerId,
 ) -> Response[Any]:
     try:
         await face_enrollment.enroll(customer_id, await read_photos(request))
@@ -173,14 +179,18 @@ async def face(
 
 
 @get("/cards", media_type="text/html")
-async def cards_page(customer_cards: CustomerCards, customer_id: CustomerId) -> Response[Any]:
+async def cards_page(
+    customer_cards: NamedDependency[CustomerCards], customer_id: CustomerId
+) -> Response[Any]:
     cards = await to_thread.run_sync(customer_cards.list_cards, customer_id)
     return render("cards.html", title="Cards / 카드", signed_in=True, cards=cards)
 
 
 @post("/cards", media_type="text/html")
 async def add_card(
-    customer_cards: CustomerCards, customer_services: CustomerServices, customer_id: CustomerId
+    customer_cards: NamedDependency[CustomerCards],
+    customer_services: NamedDependency[CustomerServices],
+    customer_id: CustomerId,
 ) -> Response[Any]:
     # Each press of the button starts its own link; a retried press just adds one.
     key = "page:" + secrets.token_urlsafe(12)
@@ -197,7 +207,7 @@ async def add_card(
 
 @get("/cards/return", media_type="text/html")
 async def card_return(
-    customer_cards: CustomerCards, customer_id: CustomerId, link_id: FromQuery[str]
+    customer_cards: NamedDependency[CustomerCards], customer_id: CustomerId, link_id: FromQuery[str]
 ) -> Response[Any]:
     try:
         await to_thread.run_sync(customer_cards.complete_link, customer_id, link_id)
@@ -208,14 +218,16 @@ async def card_return(
 
 @post("/cards/{method_id:str}/default", media_type="text/html")
 async def default_card(
-    customer_cards: CustomerCards, customer_id: CustomerId, method_id: FromPath[str]
+    customer_cards: NamedDependency[CustomerCards],
+    customer_id: CustomerId,
+    method_id: FromPath[str],
 ) -> Response[Any]:
     await to_thread.run_sync(customer_cards.set_default, customer_id, method_id)
     return Redirect("/m/cards", status_code=303)
 
 
 @get("/qr", media_type="text/html")
-async def qr_page(qr_tokens: QrTokens, customer_id: CustomerId) -> Response[Any]:
+async def qr_page(qr_tokens: NamedDependency[QrTokens], customer_id: CustomerId) -> Response[Any]:
     token = await to_thread.run_sync(qr_tokens.issue, customer_id)
     return render(
         "qr.html",
@@ -233,7 +245,9 @@ async def delete_page(customer_id: CustomerId) -> Response[Any]:
 
 
 @post("/delete", media_type="text/html")
-async def delete_me(customer_accounts: CustomerAccounts, customer_id: CustomerId) -> Response[Any]:
+async def delete_me(
+    customer_accounts: NamedDependency[CustomerAccounts], customer_id: CustomerId
+) -> Response[Any]:
     certificate = await to_thread.run_sync(
         lambda: customer_accounts.delete(customer_id, actor=f"customer:{customer_id}")
     )

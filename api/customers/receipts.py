@@ -9,6 +9,7 @@ import msgspec
 from anyio import to_thread
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,7 +53,9 @@ class ReceiptOut(msgspec.Struct):
 
 
 @get("/r/{receipt_id:str}", media_type="text/html", tags=["receipts"], include_in_schema=False)
-async def receipt_page(receipt_lookup: ReceiptLookup, receipt_id: FromPath[str]) -> Response[str]:
+async def receipt_page(
+    receipt_lookup: NamedDependency[ReceiptLookup], receipt_id: FromPath[str]
+) -> Response[str]:
     view = await to_thread.run_sync(receipt_lookup, receipt_id)
     page = _PAGE.render(
         issued=view.issued_at.strftime("%Y-%m-%d %H:%M UTC"),
@@ -73,7 +76,9 @@ async def receipt_page(receipt_lookup: ReceiptLookup, receipt_id: FromPath[str])
 
 
 @get("/v1/receipts/{receipt_id:str}", tags=["receipts"])
-async def receipt_json(receipt_lookup: ReceiptLookup, receipt_id: FromPath[str]) -> ReceiptOut:
+async def receipt_json(
+    receipt_lookup: NamedDependency[ReceiptLookup], receipt_id: FromPath[str]
+) -> ReceiptOut:
     view = await to_thread.run_sync(receipt_lookup, receipt_id)
     return ReceiptOut(
         id=view.id,

@@ -10,12 +10,12 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from api.cabinets import provision_cabinet
-from api.customers.controller import CustomerController
-from api.customers.pages import customer_pages
-from api.customers.receipts import receipt_json, receipt_page
+from api.customers import CustomerController
 from api.gateway import cabinet_gateway
 from api.health import healthz, readyz
+from api.pages.customer_pages import customer_pages
 from api.problems import EXCEPTION_HANDLERS
+from api.receipts import receipt_json, receipt_page
 from api.recovery import recovery
 from api.sandbox_mount import sandbox_network
 from api.webhooks import stripe_webhook

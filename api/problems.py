@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from litestar.types import ExceptionHandlersMap
 
 from facepay.errors import FacePayError
 from payments.errors import (
@@ -72,9 +73,11 @@ def _title(status: int) -> str:
         return "Error"
 
 
-EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    FacePayError: domain_error,
-    PaymentsError: payments_error,
-    HTTPException: http_error,
-    Exception: unexpected_error,
-}
+EXCEPTION_HANDLERS: Mapping[type[Exception], Any] = MappingProxyType(
+    {
+        FacePayError: domain_error,
+        PaymentsError: payments_error,
+        HTTPException: http_error,
+        Exception: unexpected_error,
+    }
+)

@@ -53,7 +53,7 @@ IdempotencyKey = Annotated[
 class CustomerController(Controller):
     path = "/v1"
     tags = ["customers"]  # noqa: RUF012 - Litestar reads it as a class attribute
-    exception_handlers = CUSTOMER_PROBLEMS
+    exception_handlers = dict(CUSTOMER_PROBLEMS)  # noqa: RUF012
     dependencies = {"customer_id": Provide(current_customer)}  # noqa: RUF012
 
     @post("/customers", status_code=201)

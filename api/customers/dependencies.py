@@ -14,7 +14,7 @@ from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency, Provide
 
-from api.customers.receipts import ReceiptLookup
+from api.customers.receipts import ReceiptLookup, receipt_lookup
 from facepay.customers.accounts import CustomerAccounts
 from facepay.customers.cards import CustomerCards
 from facepay.customers.consents import CustomerConsents
@@ -29,9 +29,11 @@ SESSION_COOKIE = "facepay_session"
 
 
 def customer_dependencies(
-    services: CustomerServices, *, receipts: ReceiptLookup
+    services: CustomerServices, *, receipts: ReceiptLookup | None = None
 ) -> dict[str, Provide]:
-    """For ``Litestar(dependencies=...)``: every customer service under its own name."""
+    """For ``Litestar(dependencies=...)``: every customer service under its own name.
+    ``receipts`` defaults to reading them from the customers' database."""
+    lookup = receipts or receipt_lookup(services.accounts.sessions)
 
     def customer_accounts() -> CustomerAccounts:
         return services.accounts
@@ -57,8 +59,8 @@ def customer_dependencies(
     def customer_services() -> CustomerServices:
         return services
 
-    def receipt_lookup() -> ReceiptLookup:
-        return receipts
+    def receipt_reader() -> ReceiptLookup:
+        return lookup
 
     providers = (
         customer_accounts,
@@ -69,7 +71,7 @@ def customer_dependencies(
         customer_cards,
         qr_tokens,
         customer_services,
-        receipt_lookup,
+        receipt_reader,
     )
     return {p.__name__: Provide(p, use_cache=True, sync_to_thread=False) for p in providers}
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from litestar import Request, Response
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandler
 
 from api.problems import problem
 from facepay.customers.errors import (
@@ -39,9 +41,11 @@ def _rate_limited(_: Request[Any, Any, Any], exc: RateLimitedError) -> Response[
 
 
 # Every other FacePayError is mapped by api.problems.EXCEPTION_HANDLERS.
-CUSTOMER_PROBLEMS: ExceptionHandlersMap = {
-    VerificationFailedError: _with_reason,
-    QrTokenError: _with_reason,
-    EnrollmentRejectedError: _rejected,
-    RateLimitedError: _rate_limited,
-}
+CUSTOMER_PROBLEMS: Mapping[int | type[Exception], ExceptionHandler[Any]] = MappingProxyType(
+    {
+        VerificationFailedError: _with_reason,
+        QrTokenError: _with_reason,
+        EnrollmentRejectedError: _rejected,
+        RateLimitedError: _rate_limited,
+    }
+)

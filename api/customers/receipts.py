@@ -54,9 +54,9 @@ class ReceiptOut(msgspec.Struct):
 
 @get("/r/{receipt_id:str}", media_type="text/html", tags=["receipts"], include_in_schema=False)
 async def receipt_page(
-    receipt_lookup: NamedDependency[ReceiptLookup], receipt_id: FromPath[str]
+    receipt_reader: NamedDependency[ReceiptLookup], receipt_id: FromPath[str]
 ) -> Response[str]:
-    view = await to_thread.run_sync(receipt_lookup, receipt_id)
+    view = await to_thread.run_sync(receipt_reader, receipt_id)
     page = _PAGE.render(
         issued=view.issued_at.strftime("%Y-%m-%d %H:%M UTC"),
         cabinet=view.cabinet_id[:8],
@@ -77,9 +77,9 @@ async def receipt_page(
 
 @get("/v1/receipts/{receipt_id:str}", tags=["receipts"])
 async def receipt_json(
-    receipt_lookup: NamedDependency[ReceiptLookup], receipt_id: FromPath[str]
+    receipt_reader: NamedDependency[ReceiptLookup], receipt_id: FromPath[str]
 ) -> ReceiptOut:
-    view = await to_thread.run_sync(receipt_lookup, receipt_id)
+    view = await to_thread.run_sync(receipt_reader, receipt_id)
     return ReceiptOut(
         id=view.id,
         issued_at=view.issued_at.isoformat(),

@@ -17,8 +17,7 @@ from multipart import (  # type: ignore[import-untyped]
     parse_options_header,
 )
 
-from biometrics.images import DEFAULT_LIMITS
-from facepay.customers.enrollment import MAX_IMAGES
+from facepay.customers.enrollment import MAX_IMAGES, MAX_PHOTO_BYTES
 from facepay.errors import ValidationError
 
 # Enough for MAX_IMAGES photos at the per-photo limit, plus the multipart framing.
@@ -46,9 +45,9 @@ async def read_photos(request: Request[Any, Any, Any]) -> list[bytes]:
                             raise ValidationError(f"send at most {MAX_IMAGES} images")
                     elif part and current is not None:
                         current.extend(part)
-                        if len(current) > DEFAULT_LIMITS.max_bytes:
+                        if len(current) > MAX_PHOTO_BYTES:
                             raise ValidationError(
-                                f"a photo is over the {DEFAULT_LIMITS.max_bytes} byte limit"
+                                f"a photo is over the {MAX_PHOTO_BYTES} byte limit"
                             )
             if not parser.closed:
                 raise ValidationError("the multipart body ended early")

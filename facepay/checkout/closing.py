@@ -26,7 +26,7 @@ from facepay.checkout.models import PurchaseSession, SessionLine
 from facepay.checkout.receipts import issue_receipt
 from facepay.customers.models import PhoneLink
 from facepay.db.base import utcnow
-from facepay.notifications import ConsoleOutboxProvider
+from facepay.notifications import DEFAULT_PROVIDER
 from facepay.platform import Platform
 from payments.money import Money
 
@@ -144,7 +144,7 @@ def _notify(
         f"FacePay receipt: {items}. Total {Money(basket.total, basket.currency)}. "
         f"{receipt_url(platform, receipt_id)}"
     )
-    ConsoleOutboxProvider().send(session, recipient=phone, kind="receipt", body=body)
+    DEFAULT_PROVIDER.send(session, recipient=phone, kind="receipt", body=body)
 
 
 def settle_unsettled(platform: Platform, publish_to: Callable[[str, bytes], None]) -> int:

@@ -23,23 +23,15 @@ from collections.abc import Callable
 
 import redis
 
-from facepay.customers.events import BiometricChange, ChangeBus, ChangeKind
+from facepay.customers.events import BiometricChange, ChangeKind
 
-log = logging.getLogger("facepay.customers.change_relay")
+log = logging.getLogger("facepay.identification")
 _RETRY_SECONDS = 1.0
 
 
 def channel_for(database_url: str) -> str:
     digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
     return f"facepay:{digest}:biometric-changes"
-
-
-def relay_over_redis(bus: ChangeBus, redis_url: str, database_url: str) -> RedisChangeRelay:
-    """Attach a relay to ``bus``: its changes reach the other nodes sharing ``database_url``
-    (rendered with the password hidden) and theirs reach its listeners. Close it on shutdown."""
-    relay = RedisChangeRelay(redis_url, channel_for(database_url), bus.deliver, bus.resync)
-    bus.relay = relay
-    return relay
 
 
 class RedisChangeRelay:
@@ -75,7 +67,7 @@ class RedisChangeRelay:
         first = True
         while not self._stop.is_set():
             try:
-                pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 pubsub.subscribe(self.channel)
                 self._subscribed.set()
                 if not first:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from biometrics.calibration import default_table
 from biometrics.engine import DetectedFace, FaceEngine, run_in_thread
 from biometrics.errors import BiometricsError, ImageError
-from biometrics.images import decode_image
+from biometrics.images import DEFAULT_LIMITS, decode_image
 from biometrics.liveness.passive import PassiveModel, check_passive
 from biometrics.liveness.result import CheckResult
 from biometrics.quality import ENROLLMENT_QUALITY, QualityConfig, assess_frame
@@ -48,6 +48,7 @@ from facepay.settings import Settings
 
 MIN_IMAGES = 3
 MAX_IMAGES = 8
+MAX_PHOTO_BYTES = DEFAULT_LIMITS.max_bytes  # what decode_image accepts; uploads stop there
 # Data keys are never re-keyed in place (a KEK rotation only re-wraps them), so
 # every template is sealed under version 1 of its customer's key.
 DATA_KEY_VERSION = 1

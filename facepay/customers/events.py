@@ -1,11 +1,9 @@
-"""Change events about customers' biometric data, published by the customer services.
+"""Change events about customers' biometric data.
 
-The customer services publish after their transaction commits; subscribers
-(the identification galleries) update their in-memory index. Each server
-builds one bus and hands it to the publishers and the subscribers, so two
-servers in one process (tests) never see each other's changes. With a relay
-attached (``facepay.customers.change_relay``) the bus also carries changes to
-and from the other API nodes.
+The customer services publish after their transaction commits; the galleries
+subscribe and update their in-memory index. The bootstrap builds one bus per
+server; with ``redis_url`` set, it also relays changes to and from the other API
+nodes (``facepay.customers.change_relay``).
 """
 
 from __future__ import annotations
@@ -15,7 +13,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from facepay.customers.change_relay import RedisChangeRelay
 
 log = logging.getLogger("facepay.customers.events")
 
@@ -36,18 +37,22 @@ class BiometricChange:
 Listener = Callable[[BiometricChange], None]
 
 
-class ChangeForwarder(Protocol):
-    """Carries this node's committed changes to the other nodes (a Redis relay)."""
-
-    def forward(self, change: BiometricChange) -> None: ...
-
-
 class ChangeBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
         self._resync: list[Callable[[], None]] = []
         self._lock = threading.Lock()
-        self.relay: ChangeForwarder | None = None
+        self.relay: RedisChangeRelay | None = None
+
+    def relay_through(self, redis_url: str, channel: str) -> None:
+        """Relay committed changes to and from the other API nodes over Redis."""
+        from facepay.customers.change_relay import RedisChangeRelay
+
+        self.relay = RedisChangeRelay(redis_url, channel, self.deliver, self.resync)
+
+    def close(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
 
     def subscribe(self, listener: Listener, *, resync: Callable[[], None] | None = None) -> None:
         """``resync`` runs when changes may have been missed (a relay reconnected)."""

@@ -65,8 +65,8 @@ def build_customer_services(
     (cheap after the first call); the passive anti-spoofing model is the one the settings
     name, if any."""
     for name, key in (("session", session_key), ("qr", qr_key), ("phone code", phone_code_key)):
-        if len(key) < 32:
-            raise ValueError(f"the customer {name} key must be at least 32 bytes")
+        if not isinstance(key, bytes) or len(key) < 32:
+            raise ValueError(f"the customer {name} key must be bytes, at least 32 of them")
     phones = PhoneVerifier(sessions, notifier, phone_code_key)
     return CustomerServices(
         accounts=CustomerAccounts(sessions, phones, changes, signing_key),

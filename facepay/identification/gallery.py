@@ -22,9 +22,9 @@ from biometrics.errors import BiometricsError
 from biometrics.matcher import Matcher
 from biometrics.templates import open_template
 from facepay.customers.data_keys import open_data_key
-from facepay.customers.events import BiometricChange
 from facepay.customers.models import CohortMembership, Customer, FaceTemplate
 from facepay.errors import FacePayError
+from facepay.identification.events import BiometricChange
 from facepay.platform import Platform
 
 log = logging.getLogger("facepay.identification")

@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.customers import customer_dependencies, receipt_lookup, route_handlers
+from api.customers import dependencies, route_handlers
 from api.problems import EXCEPTION_HANDLERS
 from biometrics.engine import FaceEngine
 from facepay.customers.events import ChangeBus
@@ -40,12 +40,12 @@ class CustomerServer:
     sandbox: Sandbox
 
 
-def customer_app(services: CustomerServices, sessions: sessionmaker[Session]) -> Litestar:
+def customer_app(services: CustomerServices) -> Litestar:
     """What the server's create_app mounts for customers, and nothing else."""
     return Litestar(
-        route_handlers=route_handlers,
-        dependencies=customer_dependencies(services, receipts=receipt_lookup(sessions)),
-        exception_handlers=EXCEPTION_HANDLERS,
+        route_handlers=list(route_handlers),
+        dependencies=dependencies(services),
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         openapi_config=OpenAPIConfig(title="FacePay", version="test", path="/schema"),
     )
 
@@ -80,7 +80,7 @@ def serve_customers(data_dir: Path, database_url: str) -> Iterator[CustomerServe
         default_processor="sandbox",
         face_engine=FaceEngine.load,
     )
-    server = BackgroundServer(customer_app(services, sessions), port)
+    server = BackgroundServer(customer_app(services), port)
     server.start()
     try:
         yield CustomerServer(server.url, services, sessions, sandbox)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from test_customers_support import add_site, face_photos, grant_biometric_consent, verified_customer
 
-from facepay.customers.change_relay import relay_over_redis
+from facepay.customers.change_relay import channel_for
 from facepay.customers.events import BiometricChange, ChangeBus, ChangeKind, Listener
 from facepay.customers.models import FaceTemplate
 from facepay.customers.services import CustomerServices
@@ -96,10 +96,11 @@ def test_the_relay_carries_changes_between_nodes(redis_url: str) -> None:
 
     node_a.subscribe(listener(on_a, at_a))
     node_b.subscribe(listener(on_b, at_b))
-    relay_a = relay_over_redis(node_a, redis_url, database)
-    relay_b = relay_over_redis(node_b, redis_url, database)
+    node_a.relay_through(redis_url, channel_for(database))
+    node_b.relay_through(redis_url, channel_for(database))
     try:
-        assert relay_a.wait_subscribed() and relay_b.wait_subscribed()
+        assert node_a.relay is not None and node_a.relay.wait_subscribed()
+        assert node_b.relay is not None and node_b.relay.wait_subscribed()
         first = BiometricChange(str(uuid.uuid4()), ChangeKind.ENROLLED)
         node_a.publish(first)
         assert at_b.wait(10) and on_b == [first]
@@ -110,5 +111,5 @@ def test_the_relay_carries_changes_between_nodes(redis_url: str) -> None:
         # Channel order: A's own echo of the first came before the second, and was dropped.
         assert on_a == [first, second] and on_b == [first, second]
     finally:
-        relay_a.close()
-        relay_b.close()
+        node_a.close()
+        node_b.close()

@@ -161,7 +161,7 @@ class CustomerController(Controller):
                 processor=data.processor,
             )
         )
-        return CardLinkOut(start.link_id, start.redirect_url, start.processor)
+        return CardLinkOut(start.link_id, start.redirect_url, start.processor, start.client_secret)
 
     @post("/me/cards/{link_id:str}/complete", status_code=200)
     async def complete_card_link(

@@ -202,6 +202,11 @@ async def add_card(
         )
     except FacePayError as exc:
         return render("cards.html", exc.status_code, title="Cards", error=str(exc), cards=[])
+    if not start.redirect_url:
+        # The processor takes the card in its own script (Stripe Elements): not on these
+        # plain pages; the JSON API hands the client secret to an app instead.
+        error = f"{start.processor} cards are added in the FacePay app, not on this page"
+        return render("cards.html", 409, title="Cards", error=error, cards=[])
     return Redirect(start.redirect_url, status_code=303)
 
 

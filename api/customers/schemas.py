@@ -68,8 +68,9 @@ class CardLinkIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class CardLinkOut(msgspec.Struct):
     link_id: str
-    redirect_url: str
+    redirect_url: str  # "" when the processor's element takes the card (Stripe)
     processor: str
+    client_secret: str | None = None  # Stripe: confirm the SetupIntent with Stripe.js
 
 
 class SitesIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -36,8 +36,10 @@ from payments.processor import PaymentMethod, Processor
 @dataclass(frozen=True)
 class CardLinkStart:
     link_id: str
-    redirect_url: str
+    redirect_url: str  # "" when the card is entered in the processor's own element instead
     processor: str
+    # Stripe: the SetupIntent's client secret for Stripe.js on the customer's phone.
+    client_secret: str | None = None
 
 
 class PaymentMethodView(msgspec.Struct, frozen=True):
@@ -142,8 +144,8 @@ class CustomerCards:
             )
         except PaymentsError as exc:
             raise CardLinkError(f"{chosen.name}: could not start the card link: {exc}") from exc
-        if not started.redirect_url:
-            raise CardLinkError(f"{chosen.name} did not return a hosted page to redirect to")
+        if not started.redirect_url and not started.client_secret:
+            raise CardLinkError(f"{chosen.name} returned neither a hosted page nor a client secret")
         with self.sessions.begin() as session:
             session.add(
                 CardLinkSession(
@@ -155,7 +157,9 @@ class CustomerCards:
                     idempotency_key=idempotency_key,
                 )
             )
-        return CardLinkStart(link_id, started.redirect_url, chosen.name)
+        return CardLinkStart(
+            link_id, started.redirect_url or "", chosen.name, started.client_secret
+        )
 
     def complete_link(self, customer_id: str, link_id: str) -> PaymentMethodView:
         """Fetch the token of a finished link from the processor that started it and keep it

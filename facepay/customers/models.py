@@ -20,7 +20,7 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Seoul")
     currency: Mapped[str] = mapped_column(String(3))
-    # Cards linked by this site's customers go to this processor; None: the server's default.
+    # The processor that links cards for this site's customers; None: the server's default.
     default_processor: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = created_column()
 

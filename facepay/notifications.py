@@ -4,7 +4,8 @@ The embedded default writes every message to the ``notification_outbox`` table
 in the caller's transaction (so a message exists exactly when the change that
 caused it committed) and logs it to the console. A real SMS provider
 implements the same :class:`NotificationProvider`; it still records the row,
-then hands the text to its gateway.
+then hands the text to its gateway. The server builds one provider and hands
+it to the services that send messages; there is no process-wide default.
 """
 
 from __future__ import annotations
@@ -63,9 +64,6 @@ class ConsoleOutboxProvider:
         # The phone number is masked: a console log is not the place for it.
         log.info("SMS to ...%s [%s]: %s", recipient[-4:], kind, body)
         return message.id
-
-
-DEFAULT_PROVIDER: NotificationProvider = ConsoleOutboxProvider()
 
 
 def messages_to(session: Session, recipient: str, kind: str | None = None) -> list[OutboxMessage]:

@@ -6,59 +6,99 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import msgspec
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from biometrics.engine import FaceEngine
 from biometrics.images import DEFAULT_LIMITS
 from biometrics.model_pack import inspect_pack
-from facepay.compliance.consent import BIOMETRIC, LANGUAGES, current_notice, seed_default_notices
-from facepay.customers import service
-from facepay.customers.enrollment import enroll_face, passive_liveness
-from facepay.customers.phone_verification import verify_code
+from facepay.compliance.consent import BIOMETRIC, LANGUAGES, seed_default_notices
+from facepay.customers.events import ChangeBus
+from facepay.customers.services import CustomerServices, build_customer_services
+from facepay.db.engine import make_engine, make_session_factory
 from facepay.errors import ValidationError
-from facepay.platform import Platform
+from facepay.keys.store import load_keys
+from facepay.notifications import ConsoleOutboxProvider
+from facepay.payment_services import build_payment_services
 from facepay.settings import Settings
 
-Action = Callable[[argparse.Namespace, Platform], int]
+Action = Callable[[argparse.Namespace, CustomerServices], int]
 
 
-def _with_platform(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
+@contextmanager
+def open_customer_services(settings: Settings) -> Iterator[CustomerServices]:
+    """The customer services on the configured database and keys.
+
+    Transitional, until the server's bootstrap builds them for the commands too: the HMAC
+    keys are the version-1 values the key store migrates to (HKDF of the signing key, as
+    every install has used so far), so codes and tokens match the running server's.
+    """
+    engine = make_engine(settings.effective_database_url)
+    keys = load_keys(settings.keys_dir)
+    payments = build_payment_services(settings, keys.signing_key)
+    seed = keys.signing_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+    def v1(purpose: str) -> bytes:
+        return HKDF(hashes.SHA256(), 32, None, f"facepay/{purpose}/v1".encode()).derive(seed)
+
+    try:
+        yield build_customer_services(
+            settings=settings,
+            sessions=make_session_factory(engine),
+            kek=keys.kek,
+            signing_key=keys.signing_key,
+            session_key=v1("customer-session"),
+            qr_key=v1("qr-token"),
+            phone_code_key=v1("phone-code"),
+            notifier=ConsoleOutboxProvider(),
+            changes=ChangeBus(),  # a command's changes reach servers when they rebuild
+            processors=payments.processors,
+            methods=payments.methods,
+            default_processor="sandbox",
+            face_engine=lambda: FaceEngine.load(
+                inspect_pack(settings.model_pack_dir, settings.model_licence)
+            ),
+        )
+    finally:
+        payments.close()
+        engine.dispose()
+
+
+def _with_services(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        with Platform(settings) as platform:
-            return action(args, platform)
+        with open_customer_services(settings) as services:
+            return action(args, services)
 
     return handler
 
 
-def _create(args: argparse.Namespace, platform: Platform) -> int:
-    created = service.create_customer(
-        platform, args.phone, display_name=args.name, site_ids=args.site or ()
-    )
+def _create(args: argparse.Namespace, services: CustomerServices) -> int:
+    created = services.accounts.create(args.phone, display_name=args.name, site_ids=args.site or ())
     print(f"customer {created.customer_id}\nphone {created.phone_e164}")
     print(f"verification {created.verification_id} (code sent by SMS; valid 5 minutes)")
     return 0
 
 
-def _verify(args: argparse.Namespace, platform: Platform) -> int:
-    verified = verify_code(platform, args.verification, args.code)
+def _verify(args: argparse.Namespace, services: CustomerServices) -> int:
+    verified = services.phones.verify(args.verification, args.code)
     print(f"phone {verified.phone_e164} verified for customer {verified.customer_id}")
     return 0
 
 
-def _consent(args: argparse.Namespace, platform: Platform) -> int:
-    with platform.sessions.begin() as session:
-        notice = current_notice(session, args.kind, args.language)
-        notice_id, version = notice.id, notice.version
-        if args.show:
-            print(notice.text)
-    record = service.decide_consent(
-        platform, args.customer, notice_id, args.decision, channel="cli"
-    )
-    print(f"{args.kind} notice v{version}: {args.decision} (record {record})")
+def _consent(args: argparse.Namespace, services: CustomerServices) -> int:
+    notice = services.consents.notice(args.kind, args.language)
+    if args.show:
+        print(notice.text)
+    recorded = services.consents.decide(args.customer, notice.id, args.decision, channel="cli")
+    print(f"{args.kind} notice v{notice.version}: {args.decision} (record {recorded.record_id})")
     return 0
 
 
@@ -74,32 +114,23 @@ def _read_images(paths: list[Path]) -> list[bytes]:
     return images
 
 
-def _enroll(args: argparse.Namespace, platform: Platform) -> int:
-    settings = platform.settings
-    engine = FaceEngine.load(inspect_pack(settings.model_pack_dir, settings.model_licence))
-    receipt = asyncio.run(
-        enroll_face(
-            platform,
-            args.customer,
-            _read_images(args.images),
-            engine=engine,
-            liveness=passive_liveness(settings),
-        )
-    )
+def _enroll(args: argparse.Namespace, services: CustomerServices) -> int:
+    images = _read_images(args.images)
+    receipt = asyncio.run(services.enrollment.enroll(args.customer, images))
     print(f"face enrolled for {receipt.customer_id} from images {list(receipt.images_used)}")
     for index, reasons in sorted(receipt.image_reasons.items()):
         print(f"  skipped {args.images[index]}: {', '.join(reasons)}")
     return 0
 
 
-def _join(args: argparse.Namespace, platform: Platform) -> int:
-    service.join_sites(platform, args.customer, args.site)
+def _join(args: argparse.Namespace, services: CustomerServices) -> int:
+    services.accounts.join_sites(args.customer, args.site)
     print(f"customer {args.customer} is in sites {', '.join(args.site)}")
     return 0
 
 
-def _list(args: argparse.Namespace, platform: Platform) -> int:
-    profiles = service.list_customers(platform, include_deleted=args.all)
+def _list(args: argparse.Namespace, services: CustomerServices) -> int:
+    profiles = services.accounts.list_customers(include_deleted=args.all)
     if args.json:
         print(json.dumps(msgspec.to_builtins(profiles), indent=2))
         return 0
@@ -113,15 +144,15 @@ def _list(args: argparse.Namespace, platform: Platform) -> int:
     return 0
 
 
-def _delete(args: argparse.Namespace, platform: Platform) -> int:
-    certificate = service.delete_customer(platform, args.customer, actor=f"operator:{args.by}")
+def _delete(args: argparse.Namespace, services: CustomerServices) -> int:
+    certificate = services.accounts.delete(args.customer, actor=f"operator:{args.by}")
     print(certificate.body)
     print(f"signature {certificate.signature}")
     return 0
 
 
-def _seed(args: argparse.Namespace, platform: Platform) -> int:
-    with platform.sessions.begin() as session:
+def _seed(args: argparse.Namespace, services: CustomerServices) -> int:
+    with services.accounts.sessions.begin() as session:
         added = seed_default_notices(session)
     print(f"{added} notices published")
     return 0
@@ -135,12 +166,12 @@ def register(commands: Any) -> None:
     create.add_argument("--phone", required=True, help="E.164 (+8210...) or Korean national")
     create.add_argument("--name")
     create.add_argument("--site", action="append", help="site id to join (repeatable)")
-    create.set_defaults(handler=_with_platform(_create))
+    create.set_defaults(handler=_with_services(_create))
 
     verify = actions.add_parser("verify-phone", help="check the code the customer received")
     verify.add_argument("--verification", required=True)
     verify.add_argument("--code", required=True)
-    verify.set_defaults(handler=_with_platform(_verify))
+    verify.set_defaults(handler=_with_services(_verify))
 
     consent = actions.add_parser("consent", help="record a consent decision")
     consent.add_argument("customer")
@@ -148,27 +179,27 @@ def register(commands: Any) -> None:
     consent.add_argument("--kind", default=BIOMETRIC, choices=[BIOMETRIC, "terms"])
     consent.add_argument("--language", default="ko", choices=LANGUAGES)
     consent.add_argument("--show", action="store_true", help="print the notice text first")
-    consent.set_defaults(handler=_with_platform(_consent))
+    consent.set_defaults(handler=_with_services(_consent))
 
     enroll = actions.add_parser("enroll", help="enroll the face from 3-8 photos (not kept)")
     enroll.add_argument("customer")
     enroll.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    enroll.set_defaults(handler=_with_platform(_enroll))
+    enroll.set_defaults(handler=_with_services(_enroll))
 
     join = actions.add_parser("join-site", help="add the customer to sites' cohorts")
     join.add_argument("customer")
     join.add_argument("site", nargs="+")
-    join.set_defaults(handler=_with_platform(_join))
+    join.set_defaults(handler=_with_services(_join))
 
     listing = actions.add_parser("list", help="list customers")
     listing.add_argument("--json", action="store_true")
     listing.add_argument("--all", action="store_true", help="include deleted customers")
-    listing.set_defaults(handler=_with_platform(_list))
+    listing.set_defaults(handler=_with_services(_list))
 
     delete = actions.add_parser("delete", help="delete the customer's data (crypto-shred)")
     delete.add_argument("customer")
     delete.add_argument("--by", required=True, help="who asked for it (operator name)")
-    delete.set_defaults(handler=_with_platform(_delete))
+    delete.set_defaults(handler=_with_services(_delete))
 
     seed = actions.add_parser("seed-notices", help="publish the default consent notices")
-    seed.set_defaults(handler=_with_platform(_seed))
+    seed.set_defaults(handler=_with_services(_seed))

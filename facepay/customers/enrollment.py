@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from biometrics.calibration import default_table
 from biometrics.engine import DetectedFace, FaceEngine, run_in_thread
 from biometrics.errors import BiometricsError, ImageError
-from biometrics.images import decode_image
-from biometrics.liveness.passive import PassiveModel, check_passive, default_model_path
+from biometrics.images import DEFAULT_LIMITS, decode_image
+from biometrics.liveness.passive import PassiveModel, check_passive
 from biometrics.liveness.result import CheckResult
 from biometrics.quality import ENROLLMENT_QUALITY, QualityConfig, assess_frame
 from biometrics.templates import seal_template
@@ -38,15 +39,16 @@ from facepay.customers.errors import (
     EnrollmentRejectedError,
     PhoneNotVerifiedError,
 )
+from facepay.customers.events import BiometricChange, ChangeBus, ChangeKind
+from facepay.customers.lookup import load_customer
 from facepay.customers.models import FaceTemplate, PhoneLink
-from facepay.customers.service import load_customer
 from facepay.errors import ValidationError
-from facepay.identification.events import ChangeKind, publish
-from facepay.platform import Platform
+from facepay.keys.kek import KeyEncryptionKey
 from facepay.settings import Settings
 
 MIN_IMAGES = 3
 MAX_IMAGES = 8
+MAX_PHOTO_BYTES = DEFAULT_LIMITS.max_bytes  # what decode_image accepts; uploads stop there
 # Data keys are never re-keyed in place (a KEK rotation only re-wraps them), so
 # every template is sealed under version 1 of its customer's key.
 DATA_KEY_VERSION = 1
@@ -61,13 +63,13 @@ class PassiveLivenessCheck(Protocol):
 
 
 def passive_liveness(settings: Settings) -> PassiveLivenessCheck | None:
-    """The configured anti-spoofing model as a check (``antispoof_model``, else the
-    biometrics default location), or None when there is no model: then enrollment relies
-    on the quality gates alone, and the cabinet's own liveness checks still apply."""
-    path = settings.antispoof_model or default_model_path()
-    if path is None:
+    """The configured anti-spoofing model (``antispoof_model``) as a check, or None when none
+    is configured: then enrollment relies on the quality gates alone, and the cabinet's own
+    liveness checks still apply. Never looked for anywhere else: a model found by chance
+    refused real customers' photos."""
+    if settings.antispoof_model is None:
         return None
-    model = PassiveModel.load(path)
+    model = PassiveModel.load(settings.antispoof_model)
     return functools.partial(check_passive, model)
 
 
@@ -154,20 +156,6 @@ def extract_template(
     return Extraction(template, tuple(used), reasons)
 
 
-def _check_may_enroll(platform: Platform, customer_id: str) -> None:
-    with platform.sessions() as session:
-        load_customer(session, customer_id)
-        verified = session.scalar(
-            select(PhoneLink.verified_at).where(PhoneLink.customer_id == customer_id)
-        )
-        if verified is None:
-            raise PhoneNotVerifiedError("verify the phone number before enrolling a face")
-        if not consent_state(session, customer_id, BIOMETRIC).granted:
-            raise ConsentRequiredError(
-                "biometric consent has not been granted; no face is processed without it"
-            )
-
-
 def _rejection(extraction: Extraction, total: int) -> EnrollmentRejectedError:
     listed = "; ".join(
         f"image {i + 1}: {', '.join(r)}" for i, r in sorted(extraction.image_reasons.items())
@@ -181,70 +169,91 @@ def _rejection(extraction: Extraction, total: int) -> EnrollmentRejectedError:
     return EnrollmentRejectedError(f"{head} ({listed})", extraction.image_reasons)
 
 
-async def enroll_face(
-    platform: Platform,
-    customer_id: str,
-    images: Sequence[bytes],
-    *,
-    engine: FaceEngine,
-    liveness: PassiveLivenessCheck | None = None,
-) -> EnrollmentReceipt:
-    """Enroll (or re-enroll) the customer's face. Raises before touching any image when the
-    customer may not enroll; EnrollmentRejectedError lists per-image reasons."""
-    if not MIN_IMAGES <= len(images) <= MAX_IMAGES:
-        raise ValidationError(f"send {MIN_IMAGES} to {MAX_IMAGES} images, got {len(images)}")
-    # Database work also stays off the event loop (SQLite waits for its write lock).
-    await asyncio.to_thread(_check_may_enroll, platform, customer_id)
-    try:
-        extraction = await run_in_thread(extract_template, engine, images, liveness=liveness)
-    except BiometricsError as exc:
-        raise EnrollmentRejectedError(f"the images could not be processed: {exc}", {}) from exc
-    if extraction.template is None:
-        raise _rejection(extraction, len(images))
-    receipt = await asyncio.to_thread(_store, platform, customer_id, extraction, engine.pack_id)
-    # Gallery updates read and decrypt: off the event loop too.
-    await asyncio.to_thread(publish, platform, customer_id, ChangeKind.ENROLLED)
-    return receipt
+@dataclass(frozen=True)
+class FaceEnrollment:
+    """Enrolls faces with ``face_engine()`` and seals them under data keys wrapped by ``kek``.
 
+    ``passive_check`` is the anti-spoofing check applied to every photo (None: quality gates
+    only); ``quality`` the gates.
+    """
 
-def _store(
-    platform: Platform, customer_id: str, extraction: Extraction, pack_id: str
-) -> EnrollmentReceipt:
-    assert extraction.template is not None
-    with platform.sessions.begin() as session:
-        customer = load_customer(session, customer_id, for_update=True)
-        # Checked again under the lock: consent may have been withdrawn meanwhile.
-        if not consent_state(session, customer_id, BIOMETRIC).granted:
-            raise ConsentRequiredError("biometric consent was withdrawn during enrollment")
-        kek = platform.keys.kek
-        if customer.wrapped_data_key is None:
-            data_key = issue_data_key(kek, customer)
-        else:
-            data_key = open_data_key(kek, customer)
-        sealed = seal_template(
-            extraction.template, data_key, customer_id, pack_id, DATA_KEY_VERSION
+    sessions: sessionmaker[Session]
+    kek: KeyEncryptionKey = field(repr=False)
+    changes: ChangeBus
+    face_engine: Callable[[], FaceEngine]
+    passive_check: PassiveLivenessCheck | None = None
+    quality: QualityConfig = ENROLLMENT_QUALITY
+
+    async def enroll(self, customer_id: str, images: Sequence[bytes]) -> EnrollmentReceipt:
+        """Enroll (or re-enroll) the customer's face. Raises before touching any image when
+        the customer may not enroll; EnrollmentRejectedError lists per-image reasons."""
+        if not MIN_IMAGES <= len(images) <= MAX_IMAGES:
+            raise ValidationError(f"send {MIN_IMAGES} to {MAX_IMAGES} images, got {len(images)}")
+        # Database work also stays off the event loop (SQLite waits for its write lock).
+        await asyncio.to_thread(self._check_may_enroll, customer_id)
+        engine = await asyncio.to_thread(self.face_engine)  # inspects the pack's files
+        try:
+            extraction = await run_in_thread(
+                extract_template, engine, images, liveness=self.passive_check, quality=self.quality
+            )
+        except BiometricsError as exc:
+            raise EnrollmentRejectedError(f"the images could not be processed: {exc}", {}) from exc
+        if extraction.template is None:
+            raise _rejection(extraction, len(images))
+        receipt = await asyncio.to_thread(self._store, customer_id, extraction, engine.pack_id)
+        # Gallery updates read and decrypt: off the event loop too.
+        change = BiometricChange(customer_id, ChangeKind.ENROLLED)
+        await asyncio.to_thread(self.changes.publish, change)
+        return receipt
+
+    def _check_may_enroll(self, customer_id: str) -> None:
+        with self.sessions() as session:
+            load_customer(session, customer_id)
+            verified = session.scalar(
+                select(PhoneLink.verified_at).where(PhoneLink.customer_id == customer_id)
+            )
+            if verified is None:
+                raise PhoneNotVerifiedError("verify the phone number before enrolling a face")
+            if not consent_state(session, customer_id, BIOMETRIC).granted:
+                raise ConsentRequiredError(
+                    "biometric consent has not been granted; no face is processed without it"
+                )
+
+    def _store(self, customer_id: str, extraction: Extraction, pack_id: str) -> EnrollmentReceipt:
+        assert extraction.template is not None
+        with self.sessions.begin() as session:
+            customer = load_customer(session, customer_id, for_update=True)
+            # Checked again under the lock: consent may have been withdrawn meanwhile.
+            if not consent_state(session, customer_id, BIOMETRIC).granted:
+                raise ConsentRequiredError("biometric consent was withdrawn during enrollment")
+            if customer.wrapped_data_key is None:
+                data_key = issue_data_key(self.kek, customer)
+            else:
+                data_key = open_data_key(self.kek, customer)
+            sealed = seal_template(
+                extraction.template, data_key, customer_id, pack_id, DATA_KEY_VERSION
+            )
+            session.execute(delete(FaceTemplate).where(FaceTemplate.customer_id == customer_id))
+            template = FaceTemplate(
+                customer_id=customer_id,
+                model_pack_id=pack_id,
+                key_version=DATA_KEY_VERSION,
+                sealed=sealed.to_bytes(),
+            )
+            session.add(template)
+            session.flush()
+            audit.append(
+                session,
+                actor=f"customer:{customer_id}",
+                action="face.enrolled",
+                subject=customer_id,
+                details={
+                    "template_id": template.id,
+                    "model_pack_id": pack_id,
+                    "images_used": len(extraction.used),
+                },
+            )
+            template_id = template.id
+        return EnrollmentReceipt(
+            customer_id, template_id, pack_id, extraction.used, extraction.image_reasons
         )
-        session.execute(delete(FaceTemplate).where(FaceTemplate.customer_id == customer_id))
-        template = FaceTemplate(
-            customer_id=customer_id,
-            model_pack_id=pack_id,
-            key_version=DATA_KEY_VERSION,
-            sealed=sealed.to_bytes(),
-        )
-        session.add(template)
-        session.flush()
-        audit.append(
-            session,
-            actor=f"customer:{customer_id}",
-            action="face.enrolled",
-            subject=customer_id,
-            details={
-                "template_id": template.id,
-                "model_pack_id": pack_id,
-                "images_used": len(extraction.used),
-            },
-        )
-        template_id = template.id
-    return EnrollmentReceipt(
-        customer_id, template_id, pack_id, extraction.used, extraction.image_reasons
-    )

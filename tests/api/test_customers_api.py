@@ -1,9 +1,10 @@
-"""The customer /v1 API over real HTTP (uvicorn), with the in-process sandbox card network."""
+"""The customer /v1 API over real HTTP (uvicorn), with the sandbox card network over HTTP."""
 
 from __future__ import annotations
 
 import base64
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,12 +17,18 @@ from sqlalchemy import func, select
 
 # The photo and setup helpers live beside the service tests.
 sys.path.insert(0, str(Path(__file__).parents[1] / "facepay"))
+from customer_server import CustomerServer, serve_customers
 from test_customers_support import ENROLL_VARIANTS, add_site, crop, face_photos, latest_code
 
 from facepay.customers.models import Customer, FaceTemplate
-from facepay.platform import Platform
 
 PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, database_url: str) -> Iterator[CustomerServer]:
+    with serve_customers(tmp_path / "data", database_url) as server:
+        yield server
 
 
 def _problem(response: httpx.Response, status: int, type_suffix: str | None = None) -> Any:
@@ -38,11 +45,11 @@ def _files(photos: list[bytes]) -> list[tuple[str, tuple[str, bytes, str]]]:
     return [("images", (f"face{i}.jpg", p, "image/jpeg")) for i, p in enumerate(photos)]
 
 
-def _sign_up(client: httpx.Client, platform: Platform, phone: str, site_id: str) -> str:
+def _sign_up(client: httpx.Client, server: CustomerServer, phone: str, site_id: str) -> str:
     created = client.post("/v1/customers", json={"phone": phone, "site_ids": [site_id]})
     assert created.status_code == 201, created.text
     body = created.json()
-    code = latest_code(platform, body["phone"])
+    code = latest_code(server.sessions, body["phone"])
     verified = client.post(
         f"/v1/phone-verifications/{body['verification_id']}/verify", json={"code": code}
     )
@@ -51,9 +58,7 @@ def _sign_up(client: httpx.Client, platform: Platform, phone: str, site_id: str)
     return token
 
 
-def test_bad_input_gets_problem_documents_and_changes_nothing(
-    live_server: Any, live_platform: Platform
-) -> None:
+def test_bad_input_gets_problem_documents_and_changes_nothing(live_server: CustomerServer) -> None:
     with httpx.Client(base_url=live_server.url, timeout=30) as client:
         _problem(
             client.post("/v1/customers", json={"phone": "call me"}), 400, "invalid-phone-number"
@@ -70,12 +75,12 @@ def test_bad_input_gets_problem_documents_and_changes_nothing(
         _problem(client.get("/v1/consent-notices/biometric", params={"language": "xx"}), 400)
         paths = client.get("/schema/openapi.json").json()["paths"]
         assert {"/v1/customers", "/v1/me", "/v1/me/face", "/v1/me/qr-tokens"} <= set(paths)
-    with live_platform.sessions() as session:
+    with live_server.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Customer)) == 0
 
 
-def test_sign_up_consent_enroll_card_qr_delete(live_server: Any, live_platform: Platform) -> None:
-    site_id = add_site(live_platform)
+def test_sign_up_consent_enroll_card_qr_delete(live_server: CustomerServer) -> None:
+    site_id = add_site(live_server.sessions)
     with httpx.Client(base_url=live_server.url, timeout=60) as client:
         created = client.post(
             "/v1/customers", json={"phone": "010-7777-0001", "site_ids": [site_id]}
@@ -89,7 +94,7 @@ def test_sign_up_consent_enroll_card_qr_delete(live_server: Any, live_platform: 
         limited = client.post("/v1/phone-verifications", json={"phone": "+821077770001"})
         assert _problem(limited, 429, "rate-limited")["retry_after_seconds"] > 0
         assert int(limited.headers["retry-after"]) > 0
-        code = latest_code(live_platform, "+821077770001")
+        code = latest_code(live_server.sessions, "+821077770001")
         session = client.post(verify, json={"code": code})
         assert session.status_code == 200 and session.cookies.get("facepay_session")
         client.cookies.clear()  # the JSON API uses the bearer token
@@ -131,7 +136,7 @@ def test_sign_up_consent_enroll_card_qr_delete(live_server: Any, live_platform: 
         again = client.post("/v1/me/cards", json={}, headers={"Idempotency-Key": "card-1"})
         assert again.json() == link.json()
         redirect_url = link.json()["redirect_url"]
-        assert "/sandbox-network/tsp/enroll/" in redirect_url
+        assert redirect_url.startswith(f"{live_server.sandbox.url}/tsp/enroll/")
         form = {"pan": "4242424242424242", "exp_month": "12", "exp_year": "2031", "cvc": "123"}
         back = httpx.post(redirect_url, data=form, timeout=30)
         assert back.status_code == 303
@@ -152,12 +157,12 @@ def test_sign_up_consent_enroll_card_qr_delete(live_server: Any, live_platform: 
         deleted = client.delete("/v1/me")
         assert deleted.status_code == 200 and deleted.json()["signature"]
         _problem(client.get("/v1/me"), 401)
-    with live_platform.sessions() as db:
+    with live_server.sessions() as db:
         assert db.scalar(select(func.count()).select_from(FaceTemplate)) == 0
 
 
 @pytest.mark.parametrize("path", ["/m/", "/m/signin"])
-def test_pages_render_without_a_session(live_server: Any, path: str) -> None:
+def test_pages_render_without_a_session(live_server: CustomerServer, path: str) -> None:
     page = httpx.get(live_server.url + path, timeout=30)
     assert page.status_code == 200 and "<form" in page.text
     home = httpx.get(live_server.url + "/m/home", timeout=30)
@@ -165,16 +170,16 @@ def test_pages_render_without_a_session(live_server: Any, path: str) -> None:
 
 
 def test_photos_over_a_megabyte_are_parsed_in_memory(
-    live_server: Any, live_platform: Platform, monkeypatch: pytest.MonkeyPatch
+    live_server: CustomerServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Litestar's form parser would spool such parts to a temporary file; ours never does."""
     import litestar.datastructures.upload_file as upload_file
 
     spooled: list[object] = []
     monkeypatch.setattr(upload_file, "SpooledTemporaryFile", lambda **kw: spooled.append(kw))
-    site_id = add_site(live_platform)
+    site_id = add_site(live_server.sessions)
     with httpx.Client(base_url=live_server.url, timeout=120) as client:
-        token = _sign_up(client, live_platform, "+821077770002", site_id)
+        token = _sign_up(client, live_server, "+821077770002", site_id)
         client.headers["Authorization"] = f"Bearer {token}"
         notice = client.get("/v1/consent-notices/biometric").json()
         client.post("/v1/me/consents", json={"notice_id": notice["id"], "decision": "granted"})
@@ -194,3 +199,58 @@ def test_photos_over_a_megabyte_are_parsed_in_memory(
         )
         _problem(broken, 400)
     assert spooled == []
+
+
+def _receipt(server: CustomerServer) -> str:
+    """A settled purchase of two colas at a cabinet of a new site, and its receipt."""
+    from facepay.cabinets.models import Cabinet
+    from facepay.catalog.models import Product
+    from facepay.checkout.models import PurchaseSession, SessionLine
+    from facepay.checkout.receipts import issue_receipt
+
+    site_id = add_site(server.sessions)
+    with server.sessions.begin() as db:
+        cabinet = Cabinet(site_id=site_id, name="lobby", hold_amount=50_000, currency="KRW")
+        db.add(cabinet)
+        db.add(
+            Product(
+                sku="cola-500",
+                name="Cola",
+                price_amount=1_500,
+                currency="KRW",
+                unit_weight_mg=520_000,
+                weight_tolerance_mg=10_000,
+            )
+        )
+        db.flush()
+        purchase = PurchaseSession(
+            cabinet_id=cabinet.id,
+            cabinet_session_id="s-1",
+            auth_method="qr",
+            state="settled",
+            currency="KRW",
+            captured_amount=3_000,
+        )
+        db.add(purchase)
+        db.flush()
+        db.add(
+            SessionLine(
+                session_id=purchase.id, sku="cola-500", quantity=2, unit_price=1_500, confidence=1
+            )
+        )
+        return issue_receipt(db, purchase, 3_000).id
+
+
+def test_receipts_by_unguessable_id(live_server: CustomerServer) -> None:
+    receipt_id = _receipt(live_server)
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+        body = client.get(f"/v1/receipts/{receipt_id}").json()
+        assert (body["total"], body["currency"], body["review_pending"]) == (3_000, "KRW", False)
+        assert body["lines"] == [
+            {"sku": "cola-500", "quantity": 2, "unit_price": 1_500, "amount": 3_000}
+        ]
+        page = client.get(f"/r/{receipt_id}")
+        assert page.status_code == 200 and "cola-500" in page.text
+        assert page.headers["cache-control"] == "private, no-store"
+        _problem(client.get("/v1/receipts/no-such-receipt"), 404)
+        assert client.get("/r/no-such-receipt").status_code == 404

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "facepay"))
+from customer_server import CustomerServer, serve_customers
 from test_customers_support import face_photos, latest_code
 
-from facepay.platform import Platform
+
+@pytest.fixture
+def live_server(tmp_path: Path, database_url: str) -> Iterator[CustomerServer]:
+    with serve_customers(tmp_path / "data", database_url) as server:
+        yield server
 
 
-def test_phone_page_flow(live_server: Any, live_platform: Platform) -> None:
+def test_phone_page_flow(live_server: CustomerServer) -> None:
     with httpx.Client(base_url=live_server.url, timeout=60) as browser:
         bad = browser.post("/m/signup", data={"phone": "nope"})
         assert bad.status_code == 400 and "international form" in bad.text
@@ -24,7 +30,7 @@ def test_phone_page_flow(live_server: Any, live_platform: Platform) -> None:
         verify_path = signed.headers["location"]
         wrong = browser.post(verify_path, data={"code": "000000"})
         assert wrong.status_code == 400 and "wrong" in wrong.text
-        code = latest_code(live_platform, "+821088880001")
+        code = latest_code(live_server.sessions, "+821088880001")
         done = browser.post(verify_path, data={"code": code})
         assert done.status_code == 303 and done.headers["location"] == "/m/home"
         home = browser.get("/m/home")
@@ -48,7 +54,8 @@ def test_phone_page_flow(live_server: Any, live_platform: Platform) -> None:
         assert "Photo 1: image_not_an_image" in rejected.text
 
         add = browser.post("/m/cards")
-        assert add.status_code == 303 and "/sandbox-network/tsp/enroll/" in add.headers["location"]
+        assert add.status_code == 303
+        assert add.headers["location"].startswith(f"{live_server.sandbox.url}/tsp/enroll/")
 
         qr = browser.get("/m/qr")
         assert qr.status_code == 200 and "data:image/png;base64," in qr.text

@@ -6,16 +6,17 @@ import sys
 import threading
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from facepay.compliance.audit import append, verify_chain
 from facepay.compliance.models import AuditEntry
-from facepay.platform import Platform
+from facepay.settings import Settings
 
 
-def _write(platform: Platform, count: int) -> list[int]:
+def _write(sessions: sessionmaker[Session], count: int) -> list[int]:
     seqs = []
     for i in range(count):
-        with platform.sessions.begin() as session:
+        with sessions.begin() as session:
             entry = append(
                 session,
                 actor="staff:kim",
@@ -27,39 +28,39 @@ def _write(platform: Platform, count: int) -> list[int]:
     return seqs
 
 
-def _verify(platform: Platform) -> tuple[bool, int | None]:
-    with platform.sessions() as session:
+def _verify(sessions: sessionmaker[Session]) -> tuple[bool, int | None]:
+    with sessions() as session:
         report = verify_chain(session)
     return report.ok, report.broken_seq
 
 
-def test_intact_chain_verifies(platform: Platform) -> None:
-    _write(platform, 5)
-    with platform.sessions() as session:
+def test_intact_chain_verifies(sessions: sessionmaker[Session]) -> None:
+    _write(sessions, 5)
+    with sessions() as session:
         report = verify_chain(session)
     assert report.ok and report.entries == 5
 
 
-def test_modified_entry_is_named(platform: Platform) -> None:
-    seqs = _write(platform, 5)
-    with platform.sessions.begin() as session:
+def test_modified_entry_is_named(sessions: sessionmaker[Session]) -> None:
+    seqs = _write(sessions, 5)
+    with sessions.begin() as session:
         session.execute(
             update(AuditEntry).where(AuditEntry.seq == seqs[2]).values(subject="someone-else")
         )
-    assert _verify(platform) == (False, seqs[2])
+    assert _verify(sessions) == (False, seqs[2])
 
 
-def test_deleted_entry_breaks_the_next_one(platform: Platform) -> None:
-    seqs = _write(platform, 5)
-    with platform.sessions.begin() as session:
+def test_deleted_entry_breaks_the_next_one(sessions: sessionmaker[Session]) -> None:
+    seqs = _write(sessions, 5)
+    with sessions.begin() as session:
         session.execute(delete(AuditEntry).where(AuditEntry.seq == seqs[1]))
-    assert _verify(platform) == (False, seqs[2])
+    assert _verify(sessions) == (False, seqs[2])
 
 
-def test_reordered_entries_are_detected(platform: Platform) -> None:
-    seqs = _write(platform, 5)
+def test_reordered_entries_are_detected(sessions: sessionmaker[Session]) -> None:
+    seqs = _write(sessions, 5)
     columns = ("occurred_at", "actor", "action", "subject", "details", "prev_hash", "entry_hash")
-    with platform.sessions.begin() as session:
+    with sessions.begin() as session:
         a = session.get(AuditEntry, seqs[1])
         b = session.get(AuditEntry, seqs[3])
         assert a is not None and b is not None
@@ -73,16 +74,16 @@ def test_reordered_entries_are_detected(platform: Platform) -> None:
         for column in columns:
             setattr(a, column, values_b[column])
             setattr(b, column, values_a[column])
-    assert _verify(platform) == (False, seqs[1])
+    assert _verify(sessions) == (False, seqs[1])
 
 
-def test_concurrent_appends_keep_one_chain(platform: Platform) -> None:
+def test_concurrent_appends_keep_one_chain(sessions: sessionmaker[Session]) -> None:
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
         try:
             for i in range(8):
-                with platform.sessions.begin() as session:
+                with sessions.begin() as session:
                     append(session, actor=f"worker-{n}", action="test.append", details={"i": i})
         except BaseException as exc:  # reported below
             errors.append(exc)
@@ -93,18 +94,20 @@ def test_concurrent_appends_keep_one_chain(platform: Platform) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    with platform.sessions() as session:
+    with sessions() as session:
         report = verify_chain(session)
         assert report.ok and report.entries == 32
         assert len(set(session.scalars(select(AuditEntry.prev_hash)))) == 32
 
 
-def test_command_exits_non_zero_naming_the_entry(platform: Platform) -> None:
-    seqs = _write(platform, 3)
+def test_command_exits_non_zero_naming_the_entry(
+    sessions: sessionmaker[Session], settings: Settings, server_keys: object
+) -> None:
+    seqs = _write(sessions, 3)
     env = {
         **os.environ,
-        "FACEPAY_DATA_DIR": str(platform.settings.data_dir),
-        "FACEPAY_DATABASE_URL": platform.settings.effective_database_url.render_as_string(
+        "FACEPAY_DATA_DIR": str(settings.data_dir),
+        "FACEPAY_DATABASE_URL": settings.effective_database_url.render_as_string(
             hide_password=False
         ),
     }
@@ -118,7 +121,7 @@ def test_command_exits_non_zero_naming_the_entry(platform: Platform) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert "3 entries" in ok.stdout
-    with platform.sessions.begin() as session:
+    with sessions.begin() as session:
         session.execute(
             update(AuditEntry).where(AuditEntry.seq == seqs[1]).values(details='{"n":99}')
         )

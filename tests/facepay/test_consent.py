@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
-from test_customers_support import face_engine, grant_biometric_consent, verified_customer
+from sqlalchemy.orm import Session, sessionmaker
+from test_customers_support import grant_biometric_consent, verified_customer
 
 from facepay.compliance.audit import verify_chain
 from facepay.compliance.consent import (
@@ -15,16 +16,16 @@ from facepay.compliance.consent import (
     seed_default_notices,
 )
 from facepay.compliance.models import AuditEntry, ConsentNotice, ConsentRecord
-from facepay.customers.enrollment import enroll_face
 from facepay.customers.errors import ConsentRequiredError
 from facepay.customers.models import Customer, FaceTemplate
-from facepay.customers.service import decide_consent
+from facepay.customers.services import CustomerServices
 from facepay.errors import NotFoundError, ValidationError
-from facepay.platform import Platform
 
 
-def test_default_notices_are_seeded_once(platform: Platform) -> None:
-    with platform.sessions.begin() as session:
+def test_default_notices_are_seeded_once(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
         assert seed_default_notices(session) == 4
         assert seed_default_notices(session) == 0
         assert session.scalar(select(func.count()).select_from(ConsentNotice)) == 4
@@ -38,9 +39,12 @@ def test_default_notices_are_seeded_once(platform: Platform) -> None:
     ],
 )
 def test_biometric_notice_states_purpose_items_retention_and_refusal(
-    platform: Platform, language: str, phrases: list[str]
+    customer_services: CustomerServices,
+    sessions: sessionmaker[Session],
+    language: str,
+    phrases: list[str],
 ) -> None:
-    with platform.sessions.begin() as session:  # seeded on first use
+    with sessions.begin() as session:  # seeded on first use
         notice = current_notice(session, BIOMETRIC, language)
         assert notice.version == 1 and notice.retention_days == 365
         assert notice.purpose and notice.items
@@ -50,13 +54,15 @@ def test_biometric_notice_states_purpose_items_retention_and_refusal(
         assert terms.id != notice.id and "얼굴" not in terms.text
 
 
-def test_decisions_are_appended_and_audited(platform: Platform) -> None:
-    customer_id = verified_customer(platform, "+821022220001")
-    with platform.sessions.begin() as session:
+def test_decisions_are_appended_and_audited(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    customer_id = verified_customer(customer_services, "+821022220001")
+    with sessions.begin() as session:
         assert consent_state(session, customer_id, BIOMETRIC).decision is None
-    grant_biometric_consent(platform, customer_id)
-    grant_biometric_consent(platform, customer_id, "withdrawn")
-    with platform.sessions() as session:
+    grant_biometric_consent(customer_services, customer_id)
+    grant_biometric_consent(customer_services, customer_id, "withdrawn")
+    with sessions() as session:
         state = consent_state(session, customer_id, BIOMETRIC)
         assert state.decision == "withdrawn" and state.notice_version == 1
         decisions = session.scalars(
@@ -68,17 +74,21 @@ def test_decisions_are_appended_and_audited(platform: Platform) -> None:
         assert verify_chain(session).ok
 
 
-def test_bad_decisions_change_nothing(platform: Platform) -> None:
-    customer_id = verified_customer(platform, "+821022220002")
-    with platform.sessions.begin() as session:
+def test_bad_decisions_change_nothing(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    customer_id = verified_customer(customer_services, "+821022220002")
+    with sessions.begin() as session:
         notice_id = current_notice(session, BIOMETRIC).id
     with pytest.raises(ValidationError):
-        decide_consent(platform, customer_id, notice_id, "maybe", channel="api")
+        customer_services.consents.decide(customer_id, notice_id, "maybe", channel="api")
     with pytest.raises(ValidationError):
-        decide_consent(platform, customer_id, notice_id, "granted", channel="carrier pigeon")
+        customer_services.consents.decide(
+            customer_id, notice_id, "granted", channel="carrier pigeon"
+        )
     with pytest.raises(NotFoundError):
-        decide_consent(platform, customer_id, "no-such-notice", "granted", channel="api")
-    with platform.sessions() as session:
+        customer_services.consents.decide(customer_id, "no-such-notice", "granted", channel="api")
+    with sessions() as session:
         assert session.scalar(select(func.count()).select_from(ConsentRecord)) == 0
         with pytest.raises(ValidationError):
             current_notice(session, BIOMETRIC, "fr")
@@ -86,17 +96,17 @@ def test_bad_decisions_change_nothing(platform: Platform) -> None:
 
 @pytest.mark.parametrize("decision", [None, "refused", "withdrawn"])
 async def test_no_face_is_processed_without_granted_consent(
-    platform: Platform, decision: str | None
+    customer_services: CustomerServices, sessions: sessionmaker[Session], decision: str | None
 ) -> None:
-    customer_id = verified_customer(platform, "+821022220003")
+    customer_id = verified_customer(customer_services, "+821022220003")
     if decision == "withdrawn":
-        grant_biometric_consent(platform, customer_id)
+        grant_biometric_consent(customer_services, customer_id)
     if decision:
-        grant_biometric_consent(platform, customer_id, decision)
+        grant_biometric_consent(customer_services, customer_id, decision)
     # Not even decoded: garbage bytes give the consent error, not an image error.
     with pytest.raises(ConsentRequiredError):
-        await enroll_face(platform, customer_id, [b"junk"] * 3, engine=face_engine())
-    with platform.sessions() as session:
+        await customer_services.enrollment.enroll(customer_id, [b"junk"] * 3)
+    with sessions() as session:
         assert session.scalar(select(func.count()).select_from(FaceTemplate)) == 0
         customer = session.get(Customer, customer_id)
         assert customer is not None and customer.wrapped_data_key is None

@@ -10,8 +10,7 @@ import pytest
 from test_customers_support import add_site, face_photos, latest_code
 
 from facepay.cli import main
-from facepay.platform import Platform
-from facepay.settings import Settings
+from facepay.db.engine import make_engine, make_session_factory
 
 
 @pytest.fixture
@@ -27,17 +26,18 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str)
 def test_operator_enrolls_a_customer(
     data_dir: Path, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    platform = Platform(Settings(data_dir=data_dir, database_url=database_url))
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
     try:
-        site_id = add_site(platform)
+        site_id = add_site(sessions)
         capsys.readouterr()
         assert main(["customers", "create", "--phone", "010-9999-0001", "--site", site_id]) == 0
         out = capsys.readouterr().out
         customer_id = re.search(r"customer (\S+)", out).group(1)  # type: ignore[union-attr]
         verification = re.search(r"verification (\S+)", out).group(1)  # type: ignore[union-attr]
-        code = latest_code(platform, "+821099990001")
+        code = latest_code(sessions, "+821099990001")
     finally:
-        platform.close()
+        engine.dispose()
     assert main(["customers", "verify-phone", "--verification", verification, "--code", "x"]) == 2
     assert "code is wrong" in capsys.readouterr().err
     assert main(["customers", "verify-phone", "--verification", verification, "--code", code]) == 0

@@ -13,16 +13,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from biometrics.engine import DetectedFace, FaceEngine
 from biometrics.model_pack import default_pack_dir
 from biometrics.quality import ENROLLMENT_QUALITY, assess_frame
-from facepay.compliance.consent import BIOMETRIC, current_notice
+from facepay.compliance.consent import BIOMETRIC
 from facepay.customers.models import Site
-from facepay.customers.phone_verification import verify_code
-from facepay.customers.service import create_customer, decide_consent
+from facepay.customers.services import CustomerServices
 from facepay.notifications import messages_to
-from facepay.platform import Platform
 
 # players.jpg faces (left to right) that pass the enrollment quality gates as crops.
 # 14 is Yao Ming, who also appears in yaoming.jpg.
@@ -83,32 +82,36 @@ def probe_embedding(
     return np.asarray(engine.embed(image, [face])[0], np.float32)
 
 
-def add_site(platform: Platform, name: str = "Gangnam office") -> str:
-    with platform.sessions.begin() as session:
-        site = Site(name=name, currency="KRW")
+def add_site(
+    sessions: sessionmaker[Session], name: str = "Gangnam office", processor: str | None = None
+) -> str:
+    with sessions.begin() as session:
+        site = Site(name=name, currency="KRW", default_processor=processor)
         session.add(site)
         session.flush()
         return site.id
 
 
-def latest_code(platform: Platform, phone: str) -> str:
-    with platform.sessions() as session:
+def latest_code(sessions: sessionmaker[Session], phone: str) -> str:
+    with sessions() as session:
         body = messages_to(session, phone, "phone_code")[-1].body
     return body.split("code is ", 1)[1][:6]
 
 
-def verified_customer(platform: Platform, phone: str, site_ids: tuple[str, ...] = ()) -> str:
-    created = create_customer(platform, phone, site_ids=site_ids)
-    verify_code(platform, created.verification_id, latest_code(platform, created.phone_e164))
+def verified_customer(
+    services: CustomerServices, phone: str, site_ids: tuple[str, ...] = ()
+) -> str:
+    created = services.accounts.create(phone, site_ids=site_ids)
+    code = latest_code(services.accounts.sessions, created.phone_e164)
+    services.phones.verify(created.verification_id, code)
     return created.customer_id
 
 
 def grant_biometric_consent(
-    platform: Platform, customer_id: str, decision: str = "granted"
+    services: CustomerServices, customer_id: str, decision: str = "granted"
 ) -> None:
-    with platform.sessions.begin() as session:
-        notice_id = current_notice(session, BIOMETRIC, "ko").id
-    decide_consent(platform, customer_id, notice_id, decision, channel="api")
+    notice_id = services.consents.notice(BIOMETRIC, "ko").id
+    services.consents.decide(customer_id, notice_id, decision, channel="api")
 
 
 @pytest.mark.parametrize("index", PLAYERS)
@@ -119,7 +122,7 @@ def test_enrollment_photos_pass_quality(index: int) -> None:
         assert assess_frame(engine, image, ENROLLMENT_QUALITY).ok
 
 
-def test_codes_reach_the_outbox(platform: Platform) -> None:
-    created = create_customer(platform, "010-5555-0101")
+def test_codes_reach_the_outbox(customer_services: CustomerServices) -> None:
+    created = customer_services.accounts.create("010-5555-0101")
     assert created.phone_e164 == "+821055550101"
-    assert latest_code(platform, created.phone_e164).isdigit()
+    assert latest_code(customer_services.accounts.sessions, created.phone_e164).isdigit()

@@ -3,117 +3,116 @@
 from __future__ import annotations
 
 import base64
+import os
 import threading
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 from test_customers_support import add_site, verified_customer
 
-from facepay.customers.service import delete_customer
+from facepay.customers.qr import _BODY, PREFIX, QrTokenError, QrTokens, qr_png
+from facepay.customers.services import CustomerServices
 from facepay.db.base import utcnow
-from facepay.keys.store import init_keys
-from facepay.platform import Platform
-from facepay.qr import (
-    _BODY,
-    PREFIX,
-    QrTokenError,
-    _mac,
-    issue_qr_token,
-    qr_png,
-    redeem_qr_token,
-)
-from facepay.settings import Settings
 
 
-def _reason(platform: Platform, token: str, site_id: str, **kwargs: object) -> str:
+def _reason(qr: QrTokens, token: str, site_id: str, **kwargs: object) -> str:
     with pytest.raises(QrTokenError) as info:
-        redeem_qr_token(platform, token, site_id, **kwargs)  # type: ignore[arg-type]
+        qr.redeem(token, site_id, **kwargs)  # type: ignore[arg-type]
     return info.value.reason
 
 
-def _customer(platform: Platform, phone: str = "+821055550001") -> tuple[str, str]:
-    site_id = add_site(platform)
-    return verified_customer(platform, phone, (site_id,)), site_id
+def _customer(services: CustomerServices, phone: str = "+821055550001") -> tuple[str, str]:
+    site_id = add_site(services.accounts.sessions)
+    return verified_customer(services, phone, (site_id,)), site_id
 
 
-def test_a_token_unlocks_once(platform: Platform) -> None:
-    customer_id, site_id = _customer(platform)
-    token = issue_qr_token(platform, customer_id)
+def test_a_token_unlocks_once(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    customer_id, site_id = _customer(customer_services)
+    token = customer_services.qr.issue(customer_id)
     assert token.startswith(PREFIX) and len(token) < 80
-    assert redeem_qr_token(platform, token, site_id) == customer_id
-    assert _reason(platform, token, site_id) == "replayed"
+    assert customer_services.qr.redeem(token, site_id) == customer_id
+    assert _reason(customer_services.qr, token, site_id) == "replayed"
 
 
-def test_expired_token(platform: Platform) -> None:
-    customer_id, site_id = _customer(platform)
-    token = issue_qr_token(platform, customer_id)
+def test_expired_token(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    customer_id, site_id = _customer(customer_services)
+    token = customer_services.qr.issue(customer_id)
     later = utcnow() + timedelta(seconds=31)
-    assert _reason(platform, token, site_id, now=later) == "expired"
+    assert _reason(customer_services.qr, token, site_id, now=later) == "expired"
 
 
-def test_forged_and_malformed_tokens(platform: Platform, tmp_path: Path) -> None:
-    customer_id, site_id = _customer(platform)
-    token = issue_qr_token(platform, customer_id)
+def test_forged_and_malformed_tokens(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    customer_id, site_id = _customer(customer_services)
+    token = customer_services.qr.issue(customer_id)
     raw = bytearray(base64.urlsafe_b64decode(token[len(PREFIX) :] + "=="))
     raw[-1] ^= 1
     flipped = PREFIX + base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
-    assert _reason(platform, flipped, site_id) == "forged"
+    assert _reason(customer_services.qr, flipped, site_id) == "forged"
     # The same customer, signed by another server's key.
-    other_settings = Settings(data_dir=tmp_path / "other", database_url=None)
-    init_keys(other_settings.keys_dir)
-    other = Platform(other_settings)
-    try:
-        body = bytes(raw[: _BODY.size])
-        foreign = PREFIX + base64.urlsafe_b64encode(body + _mac(other, body)).decode().rstrip("=")
-    finally:
-        other.close()
-    assert _reason(platform, foreign, site_id) == "forged"
+    other = QrTokens(sessions, os.urandom(32))
+    body = bytes(raw[: _BODY.size])
+    foreign = PREFIX + base64.urlsafe_b64encode(body + other.mac(body)).decode().rstrip("=")
+    assert _reason(customer_services.qr, foreign, site_id) == "forged"
     for bad in ("", "hello", PREFIX, PREFIX + "!!!!", PREFIX + "AAAA", "x" * 500):
-        assert _reason(platform, bad, site_id) == "malformed"
+        assert _reason(customer_services.qr, bad, site_id) == "malformed"
     # Nothing was consumed by the failed attempts.
-    assert redeem_qr_token(platform, token, site_id) == customer_id
+    assert customer_services.qr.redeem(token, site_id) == customer_id
 
 
-def test_a_token_is_bound_to_its_customer(platform: Platform) -> None:
-    alice, site_id = _customer(platform, "+821055550002")
-    bob = verified_customer(platform, "+821055550003", (site_id,))
-    token = issue_qr_token(platform, alice)
+def test_a_token_is_bound_to_its_customer(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    alice, site_id = _customer(customer_services, "+821055550002")
+    bob = verified_customer(customer_services, "+821055550003", (site_id,))
+    token = customer_services.qr.issue(alice)
     raw = bytearray(base64.urlsafe_b64decode(token[len(PREFIX) :] + "=="))
     raw[20:36] = uuid.UUID(bob).bytes  # swap the customer inside the token
     swapped = PREFIX + base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
-    assert _reason(platform, swapped, site_id) == "forged"
-    assert redeem_qr_token(platform, token, site_id) == alice
+    assert _reason(customer_services.qr, swapped, site_id) == "forged"
+    assert customer_services.qr.redeem(token, site_id) == alice
 
 
-def test_only_at_a_site_the_customer_joined(platform: Platform) -> None:
-    customer_id, site_id = _customer(platform)
-    elsewhere = add_site(platform, "elsewhere")
-    token = issue_qr_token(platform, customer_id)
-    assert _reason(platform, token, elsewhere) == "not_enrolled_at_site"
-    assert redeem_qr_token(platform, token, site_id) == customer_id  # not consumed above
+def test_only_at_a_site_the_customer_joined(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    customer_id, site_id = _customer(customer_services)
+    elsewhere = add_site(sessions, "elsewhere")
+    token = customer_services.qr.issue(customer_id)
+    assert _reason(customer_services.qr, token, elsewhere) == "not_enrolled_at_site"
+    assert customer_services.qr.redeem(token, site_id) == customer_id  # not consumed above
 
 
-def test_deleted_customer_tokens_die(platform: Platform) -> None:
-    customer_id, site_id = _customer(platform)
-    token = issue_qr_token(platform, customer_id)
-    delete_customer(platform, customer_id, actor="test")
-    assert _reason(platform, token, site_id) == "unknown"
+def test_deleted_customer_tokens_die(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    customer_id, site_id = _customer(customer_services)
+    token = customer_services.qr.issue(customer_id)
+    customer_services.accounts.delete(customer_id, actor="test")
+    assert _reason(customer_services.qr, token, site_id) == "unknown"
 
 
-def test_concurrent_redemptions_succeed_once(platform: Platform) -> None:
-    customer_id, site_id = _customer(platform)
-    token = issue_qr_token(platform, customer_id)
+def test_concurrent_redemptions_succeed_once(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    customer_id, site_id = _customer(customer_services)
+    token = customer_services.qr.issue(customer_id)
     results: list[str] = []
     barrier = threading.Barrier(4)
 
     def redeem() -> None:
         barrier.wait()
         try:
-            results.append(redeem_qr_token(platform, token, site_id))
+            results.append(customer_services.qr.redeem(token, site_id))
         except QrTokenError as exc:
             results.append(exc.reason)
 
@@ -125,9 +124,11 @@ def test_concurrent_redemptions_succeed_once(platform: Platform) -> None:
     assert sorted(results) == sorted([customer_id, "replayed", "replayed", "replayed"])
 
 
-def test_rendered_qr_decodes_back_with_opencv(platform: Platform) -> None:
-    customer_id, _ = _customer(platform)
-    token = issue_qr_token(platform, customer_id)
+def test_rendered_qr_decodes_back_with_opencv(
+    customer_services: CustomerServices, sessions: sessionmaker[Session]
+) -> None:
+    customer_id, _ = _customer(customer_services)
+    token = customer_services.qr.issue(customer_id)
     png = qr_png(token)
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     text, points, _ = cv2.QRCodeDetector().detectAndDecode(image)

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 from anyio import to_thread
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath
+from sqlalchemy.orm import Session, sessionmaker
 
 from facepay.checkout.receipts import ReceiptView, receipt_view
-from facepay.platform import Platform
 from payments.money import Money
+
+# A receipt by id (NotFoundError when there is none); blocking.
+ReceiptLookup = Callable[[str], ReceiptView]
 
 _PAGE = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
     autoescape=select_autoescape(default=True),
 ).get_template("receipt.html")
+
+
+def receipt_lookup(sessions: sessionmaker[Session]) -> ReceiptLookup:
+    """Receipts read from the server's database."""
+
+    def lookup(receipt_id: str) -> ReceiptView:
+        with sessions() as session:
+            return receipt_view(session, receipt_id)
+
+    return lookup
 
 
 class ReceiptLineOut(msgspec.Struct):
@@ -38,19 +52,11 @@ class ReceiptOut(msgspec.Struct):
     review_pending: bool
 
 
-async def _load(state: State, receipt_id: str) -> ReceiptView:
-    platform: Platform = state.platform
-
-    def read() -> ReceiptView:
-        with platform.sessions() as session:
-            return receipt_view(session, receipt_id)
-
-    return await to_thread.run_sync(read)
-
-
 @get("/r/{receipt_id:str}", media_type="text/html", tags=["receipts"], include_in_schema=False)
-async def receipt_page(state: State, receipt_id: FromPath[str]) -> Response[str]:
-    view = await _load(state, receipt_id)
+async def receipt_page(
+    receipt_reader: NamedDependency[ReceiptLookup], receipt_id: FromPath[str]
+) -> Response[str]:
+    view = await to_thread.run_sync(receipt_reader, receipt_id)
     page = _PAGE.render(
         issued=view.issued_at.strftime("%Y-%m-%d %H:%M UTC"),
         cabinet=view.cabinet_id[:8],
@@ -70,8 +76,10 @@ async def receipt_page(state: State, receipt_id: FromPath[str]) -> Response[str]
 
 
 @get("/v1/receipts/{receipt_id:str}", tags=["receipts"])
-async def receipt_json(state: State, receipt_id: FromPath[str]) -> ReceiptOut:
-    view = await _load(state, receipt_id)
+async def receipt_json(
+    receipt_reader: NamedDependency[ReceiptLookup], receipt_id: FromPath[str]
+) -> ReceiptOut:
+    view = await to_thread.run_sync(receipt_reader, receipt_id)
     return ReceiptOut(
         id=view.id,
         issued_at=view.issued_at.isoformat(),

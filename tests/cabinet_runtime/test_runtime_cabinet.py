@@ -151,7 +151,7 @@ async def test_a_qr_purchase_end_to_end(cabinet: Cabinet) -> None:
     await cabinet.do(world.door.close)
     await peer.wait_for(lambda: bool(peer.messages_of(p.SessionClosed)), timeout_s=30)
     [closed] = peer.messages_of(p.SessionClosed)
-    assert {line.sku: line.qty for line in closed.lines} == {"cola": 2}
+    assert {(line.lane, line.sku): line.qty for line in closed.lines} == {("A1", "cola"): 2}
     assert closed.totals.amount_minor == 300
     await cabinet.wait_state(SessionState.IDLE)
     assert [e.event for e in peer.messages_of(p.DoorEvent)] == ["opened", "closed"]

@@ -170,7 +170,7 @@ def test_purchase_walks_every_state_and_reports_the_real_basket(rig: Rig) -> Non
     machine = rig.machine()
     assert machine.state is S.IDLE
     rig.run(machine, 11)
-    embedding = p.pack_embedding([0.01] * 512)
+    embedding = p.pack_embedding([512**-0.5] * 512)  # L2-normalised, as a cabinet sends
     session_id = machine.begin_identify(
         embedding=embedding,
         quality=p.QualityReport(score=0.9, passed=True),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from anyio import to_thread
@@ -138,23 +139,48 @@ async def _serve(
         try:
             message = await _receive(socket)
         except ProtocolError as exc:
-            await socket.send_bytes(encode(ErrorReply(code="bad_message", detail=str(exc))))
+            reply = ErrorReply(code="bad_message", detail=str(exc), ref_id=exc.ref_id)
+            await socket.send_bytes(encode(reply))
             continue
-        if isinstance(message, Ack):
-            await to_thread.run_sync(_acknowledge, platform, cabinet_id, message.ack_id)
-            continue
-        if isinstance(message, Telemetry):
-            await to_thread.run_sync(_telemetry, platform, cabinet_id, message)
-        elif isinstance(message, (Hello, AuthResponse)):
-            await socket.send_bytes(
-                encode(ErrorReply(code="already_authenticated", detail="", ref_id=message.id))
+        # --- edge (temporary, until the cabinet inbox catches per message): a handler that
+        # fails answers that one message with an error; the link stays up. Not acknowledged,
+        # so the cabinet resends it.
+        try:
+            await _handle(socket, platform, cabinet_id, message, publish)
+        except WebSocketDisconnect:
+            raise
+        except Exception:
+            log.exception("cabinet %s: handling %s failed", cabinet_id, type(message).__name__)
+            failed = ErrorReply(
+                code="internal_error",
+                detail="the server could not handle this message; it will be retried",
+                ref_id=message.id,
             )
-            continue
-        else:
-            for reply in await handle_cabinet_message(platform, cabinet_id, message, publish):
-                await socket.send_bytes(encode(reply))
-        # Acknowledged only once handled and committed: the cabinet resends until then.
-        await socket.send_bytes(encode(Ack(ack_id=message.id)))
+            await socket.send_bytes(encode(failed))
+
+
+async def _handle(
+    socket: WebSocket[Any, Any, Any],
+    platform: Platform,
+    cabinet_id: str,
+    message: CabinetMessage,
+    publish: Callable[[bytes], None],
+) -> None:
+    if isinstance(message, Ack):
+        await to_thread.run_sync(_acknowledge, platform, cabinet_id, message.ack_id)
+        return
+    if isinstance(message, Telemetry):
+        await to_thread.run_sync(_telemetry, platform, cabinet_id, message)
+    elif isinstance(message, (Hello, AuthResponse)):
+        await socket.send_bytes(
+            encode(ErrorReply(code="already_authenticated", detail="", ref_id=message.id))
+        )
+        return
+    else:
+        for reply in await handle_cabinet_message(platform, cabinet_id, message, publish):
+            await socket.send_bytes(encode(reply))
+    # Acknowledged only once handled and committed: the cabinet resends until then.
+    await socket.send_bytes(encode(Ack(ack_id=message.id)))
 
 
 def _acknowledge(platform: Platform, cabinet_id: str, message_id: str) -> None:

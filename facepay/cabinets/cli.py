@@ -23,7 +23,7 @@ from facepay.settings import Settings
 
 def _site(args: argparse.Namespace, settings: Settings) -> int:
     with Platform(settings) as platform, platform.sessions.begin() as session:
-        site = create_site(session, args.name, args.currency)
+        site = create_site(session, args.name, args.currency, max_basket_amount=args.max_basket)
         print(site.id)
     return 0
 
@@ -87,6 +87,13 @@ def register(commands: Any) -> None:
     site = actions.add_parser("create-site", help="a site; its customers form one matcher cohort")
     site.add_argument("name")
     site.add_argument("--currency", default="KRW")
+    site.add_argument(
+        "--max-basket",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most one visit may be charged, minor units (default: about 500,000 KRW)",
+    )
     site.set_defaults(handler=_site)
     cabinet = actions.add_parser("create", help="a cabinet at a site, with a provisioning code")
     cabinet.add_argument("--site", required=True)

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cabinet_runtime.protocol import SessionClosed, SessionSettled
+from cabinet_runtime.protocol import ErrorReply, ServerMessage, SessionClosed, SessionSettled
 from facepay.cabinets import link
 from facepay.catalog.models import Product
 from facepay.checkout.basket import PricedBasket, PricedLine, price_basket, take_from_stock
+from facepay.checkout.basket_check import check_basket
 from facepay.checkout.charging import settle_payment
 from facepay.checkout.models import PurchaseSession, SessionLine
 from facepay.checkout.receipts import issue_receipt
@@ -37,7 +38,8 @@ Publish = Callable[[bytes], None]
 
 def close_session(
     platform: Platform, cabinet_id: str, message: SessionClosed, publish: Publish
-) -> None:
+) -> list[ServerMessage]:
+    """Record the close and settle it; the replies for the cabinet (a refused basket)."""
     with platform.sessions.begin() as session:
         purchase = session.scalar(
             select(PurchaseSession)
@@ -49,9 +51,25 @@ def close_session(
         )
         if purchase is None:
             log.warning("cabinet %s closed unknown session %s", cabinet_id, message.session_id)
-            return
+            return []
+        # --- basket check (facepay/checkout/basket_check.py): a basket the server's own
+        # stock, planogram, catalogue and site limit cannot explain is never charged; the
+        # session goes to review with the reason. No lines, stock, capture or receipt.
+        if purchase.state == "review" and purchase.close_message_id == message.id:
+            return [_basket_rejected(message, purchase.review_reason or "")]  # a resend
+        if purchase.state == "unlocked":
+            verdict = check_basket(session, cabinet_id, message.lines)
+            if not verdict.ok:
+                log.warning("session %s basket refused: %s", purchase.id, verdict.reason)
+                purchase.state = "review"
+                purchase.review_required = True
+                purchase.review_reason = verdict.reason
+                purchase.close_message_id = message.id
+                purchase.closed_at = utcnow()
+                return [_basket_rejected(message, verdict.reason)]
+        # --- end of the basket check
         if purchase.state != "unlocked":
-            return  # a duplicate close, or a session that never unlocked
+            return []  # a duplicate close, or a session that never unlocked
         basket = price_basket(session, purchase.currency, message.lines)
         for line in basket.lines:
             session.add(
@@ -73,6 +91,11 @@ def close_session(
         settle(platform, purchase_id, publish)
     except Exception:  # the close is safe; settle_unsettled finishes the rest
         log.exception("settling session %s failed; it will be retried", purchase_id)
+    return []
+
+
+def _basket_rejected(message: SessionClosed, reason: str) -> ErrorReply:
+    return ErrorReply(code="basket_rejected", detail=reason, ref_id=message.id)
 
 
 def _basket_of(session: Session, purchase: PurchaseSession) -> PricedBasket:

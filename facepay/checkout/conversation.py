@@ -43,8 +43,7 @@ async def handle_cabinet_message(
     if isinstance(message, StepUpDigits):
         return await to_thread.run_sync(step_up, platform, cabinet_id, message)
     if isinstance(message, SessionClosed):
-        await to_thread.run_sync(close_session, platform, cabinet_id, message, publish)
-        return []
+        return await to_thread.run_sync(close_session, platform, cabinet_id, message, publish)
     if isinstance(message, DoorEvent):
         log.info("cabinet %s door %s (session %s)", cabinet_id, message.event, message.session_id)
         return []

@@ -20,7 +20,7 @@ class PurchaseSession(Base):
     cabinet_session_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
     auth_method: Mapped[str] = mapped_column(String(16))  # face|qr
-    # identifying|denied|held|unlocked|closed|settled|failed — every step persisted.
+    # identifying|denied|held|unlocked|closed|review|settled|failed — every step persisted.
     state: Mapped[str] = mapped_column(String(16), index=True)
     denial_reason: Mapped[str | None] = mapped_column(String(200))
     currency: Mapped[str] = mapped_column(String(3))
@@ -30,6 +30,8 @@ class PurchaseSession(Base):
     # The cabinet's session_closed message id: a duplicate close changes nothing.
     close_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     review_required: Mapped[bool] = mapped_column(default=False)
+    # Why staff must look at it (e.g. the basket check's refusal); None when nothing is wrong.
+    review_reason: Mapped[str | None] = mapped_column(String(500))
     opened_at: Mapped[datetime] = created_column()
     closed_at: Mapped[datetime | None]
     settled_at: Mapped[datetime | None]

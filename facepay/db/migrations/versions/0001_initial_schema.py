@@ -98,6 +98,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("max_basket_amount", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sites")),
     )
@@ -360,6 +361,7 @@ def upgrade() -> None:
         sa.Column("authorization_ref", sa.String(length=100), nullable=True),
         sa.Column("close_message_id", sa.String(length=64), nullable=True),
         sa.Column("review_required", sa.Boolean(), nullable=False),
+        sa.Column("review_reason", sa.String(length=500), nullable=True),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),

@@ -38,7 +38,7 @@ from cabinet_runtime.protocol import (
     encode,
 )
 from facepay.cabinets import link
-from facepay.checkout.conversation import handle_cabinet_message
+from facepay.checkout.conversation import handle_cabinet_message, handle_malformed
 from facepay.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -136,25 +136,29 @@ async def _serve(
         channels.publish(payload, cabinet_channel(cabinet_id))
 
     while True:
+        received: CabinetMessage | ProtocolError
         try:
-            message = await _receive(socket)
+            received = await _receive(socket)
         except ProtocolError as exc:
-            reply = ErrorReply(code="bad_message", detail=str(exc), ref_id=exc.ref_id)
-            await socket.send_bytes(encode(reply))
-            continue
+            received = exc
         # --- edge (temporary, until the cabinet inbox catches per message): a handler that
         # fails answers that one message with an error; the link stays up. Not acknowledged,
         # so the cabinet resends it.
         try:
-            await _handle(socket, platform, cabinet_id, message, publish)
+            if isinstance(received, ProtocolError):
+                for reply in await handle_malformed(platform, cabinet_id, received):
+                    await socket.send_bytes(encode(reply))
+            else:
+                await _handle(socket, platform, cabinet_id, received, publish)
         except WebSocketDisconnect:
             raise
         except Exception:
-            log.exception("cabinet %s: handling %s failed", cabinet_id, type(message).__name__)
+            log.exception("cabinet %s: handling a message failed", cabinet_id)
+            ref_id = received.ref_id if isinstance(received, ProtocolError) else received.id
             failed = ErrorReply(
                 code="internal_error",
                 detail="the server could not handle this message; it will be retried",
-                ref_id=message.id,
+                ref_id=ref_id,
             )
             await socket.send_bytes(encode(failed))
 

@@ -21,7 +21,7 @@ from cabinet_runtime.protocol import ErrorReply, ServerMessage, SessionClosed, S
 from facepay.cabinets import link
 from facepay.catalog.models import Product
 from facepay.checkout.basket import PricedBasket, PricedLine, price_basket, take_from_stock
-from facepay.checkout.basket_check import check_basket
+from facepay.checkout.basket_check import MAX_REASON_CHARS, check_basket
 from facepay.checkout.charging import settle_payment
 from facepay.checkout.models import PurchaseSession, SessionLine
 from facepay.checkout.receipts import issue_receipt
@@ -92,6 +92,31 @@ def close_session(
     except Exception:  # the close is safe; settle_unsettled finishes the rest
         log.exception("settling session %s failed; it will be retried", purchase_id)
     return []
+
+
+def review_malformed_close(
+    platform: Platform, cabinet_id: str, cabinet_session_id: str, problem: str
+) -> bool:
+    """A session_closed that failed validation still names its session. An unlocked
+    session goes to review (never charged) instead of waiting for a close that will
+    never parse; True when it did."""
+    with platform.sessions.begin() as session:
+        purchase = session.scalar(
+            select(PurchaseSession)
+            .where(
+                PurchaseSession.cabinet_id == cabinet_id,
+                PurchaseSession.cabinet_session_id == cabinet_session_id,
+            )
+            .with_for_update()
+        )
+        if purchase is None or purchase.state != "unlocked":
+            return False
+        log.warning("session %s closed with a malformed message: %s", purchase.id, problem)
+        purchase.state = "review"
+        purchase.review_required = True
+        purchase.review_reason = f"malformed session_closed: {problem}"[:MAX_REASON_CHARS]
+        purchase.closed_at = utcnow()
+        return True
 
 
 def _basket_rejected(message: SessionClosed, reason: str) -> ErrorReply:

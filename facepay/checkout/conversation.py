@@ -14,15 +14,17 @@ from collections.abc import Callable
 from anyio import to_thread
 
 from cabinet_runtime.protocol import (
+    Ack,
     CabinetMessage,
     DoorEvent,
     ErrorReply,
     Identify,
+    ProtocolError,
     ServerMessage,
     SessionClosed,
     StepUpDigits,
 )
-from facepay.checkout.closing import close_session
+from facepay.checkout.closing import close_session, review_malformed_close
 from facepay.checkout.identify import identify_customer, step_up
 from facepay.platform import Platform
 
@@ -51,3 +53,21 @@ async def handle_cabinet_message(
         log.warning("cabinet %s reported %s: %s", cabinet_id, message.code, message.detail)
         return []
     return []
+
+
+async def handle_malformed(
+    platform: Platform, cabinet_id: str, error: ProtocolError
+) -> list[ServerMessage]:
+    """The replies to a frame that failed validation: always ``bad_message``; a malformed
+    close of an unlocked session also sends it to review, and is then acknowledged (it is
+    handled for good, the cabinet may stop resending it)."""
+    replies: list[ServerMessage] = [
+        ErrorReply(code="bad_message", detail=str(error), ref_id=error.ref_id)
+    ]
+    if error.message_type == SessionClosed.__struct_config__.tag and error.session_id:
+        reviewed = await to_thread.run_sync(
+            review_malformed_close, platform, cabinet_id, error.session_id, str(error)
+        )
+        if reviewed and error.ref_id is not None:
+            replies.append(Ack(ack_id=error.ref_id))
+    return replies

@@ -21,7 +21,7 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from websockets.asyncio.client import ClientConnection, connect
 
 from cabinet_runtime import protocol as p
@@ -281,7 +281,7 @@ async def test_an_impossible_basket_goes_to_review_and_is_not_charged(
     ids=["qty-1e6", "qty-2^62", "qty-2^63", "qty-negative", "qty-zero", "no-lane",
          "unknown-field", "unknown-line-field"],
 )  # fmt: skip
-async def test_a_malformed_close_is_refused_and_changes_nothing(
+async def test_a_malformed_close_is_refused_and_charges_nothing(
     shop: Shop, cabinet: ClientConnection, message: dict[str, Any], problem: str
 ) -> None:
     message_id, frame = _frame(message)
@@ -289,10 +289,36 @@ async def test_a_malformed_close_is_refused_and_changes_nothing(
     reply = await _error_for(cabinet, message_id)
     assert reply.code == "bad_message"
     assert problem in reply.detail
+    # It still names its session: that goes to review rather than waiting for a close
+    # that will never parse, and the message is acknowledged (handled for good).
+    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    await _link_still_up(cabinet)
+    purchase = shop.purchase()
+    assert purchase.state == "review"
+    assert purchase.review_reason is not None and problem in purchase.review_reason
+    _assert_nothing_settled(shop)
+
+
+async def test_a_handler_that_fails_answers_that_message_and_keeps_the_link(
+    shop: Shop, cabinet: ClientConnection
+) -> None:
+    """A fault inside the server (here: a table gone) is one message's error, not the
+    link's; unacknowledged, the message comes again and is then handled."""
+    with shop.platform.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE session_lines RENAME TO session_lines_away"))
+    message_id, frame = _frame(_close({"lane": "A1", "sku": "cola", "qty": 1}))
+    await cabinet.send(frame)
+    reply = await _error_for(cabinet, message_id)
+    assert reply.code == "internal_error"
     await _link_still_up(cabinet)
     assert shop.purchase().state == "unlocked"
-    assert shop.purchase().close_message_id is None
+    with shop.platform.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE session_lines_away RENAME TO session_lines"))
     _assert_nothing_settled(shop)
+    await cabinet.send(frame)  # what the cabinet's outbox does
+    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    assert shop.captured() == COLA_PRICE
+    assert shop.purchase().state == "settled"
 
 
 # --- identify --------------------------------------------------------------------------------

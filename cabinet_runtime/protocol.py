@@ -356,6 +356,13 @@ class ErrorReply(Message, tag="error", frozen=True, forbid_unknown_fields=True):
     ref_id: Id | None = None
 
 
+def error_reply(code: str, detail: str, ref_id: str | None = None) -> ErrorReply:
+    """An ErrorReply clipped to its limits, for a detail that comes from an exception."""
+    if len(detail) > MAX_TEXT_CHARS:
+        detail = detail[: MAX_TEXT_CHARS - 3] + "..."
+    return ErrorReply(code=code[:MAX_ID_CHARS], detail=detail, ref_id=ref_id)
+
+
 # --- signed commands --------------------------------------------------------------------------
 
 

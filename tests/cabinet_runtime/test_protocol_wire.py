@@ -397,3 +397,11 @@ def test_another_version_is_named_before_its_fields_are_judged() -> None:
             _frame(type="ack", ack_id="a").replace(b'"v":1', b'"v":1' + b"0" * 400)
         )
     assert len(str(huge.value)) < 100, "an error never echoes a whole hostile value"
+
+
+def test_an_error_reply_from_an_exception_is_clipped_to_what_the_server_accepts() -> None:
+    reply = p.error_reply("c" * 100, "boom " * 1000, ref_id="m-1")
+    decoded = p.decode_from_cabinet(p.encode(reply))
+    assert isinstance(decoded, p.ErrorReply)
+    assert len(decoded.code) == p.MAX_ID_CHARS
+    assert len(decoded.detail) == p.MAX_TEXT_CHARS and decoded.detail.endswith("...")

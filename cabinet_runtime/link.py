@@ -29,13 +29,13 @@ from cabinet_runtime.protocol import (
     AuthOk,
     AuthResponse,
     Challenge,
-    ErrorReply,
     Hello,
     Message,
     ProtocolError,
     ServerMessage,
     decode_from_server,
     encode,
+    error_reply,
 )
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ class Link:
                 reply = await self._handler(message)
             except Exception as exc:  # a handler bug must not tear the link down
                 log.exception("handling %s failed", type(message).__name__)
-                reply = ErrorReply(code="internal_error", detail=str(exc), ref_id=message.id)
+                reply = error_reply("internal_error", str(exc), ref_id=message.id)
             await ws.send(encode(Ack(ack_id=message.id)))
             if reply is not None:
                 await ws.send(encode(reply))

@@ -253,6 +253,8 @@ class CabinetRuntime:
             await self.call(self.machine.on_settled, message)
         elif isinstance(message, p.ErrorReply):
             log.warning("server error %s: %s (re %s)", message.code, message.detail, message.ref_id)
+            if message.code == "basket_rejected":
+                await self.call(self.machine.on_basket_rejected, message)
         else:
             log.warning("unexpected %s from the server", type(message).__name__)
         return None
@@ -262,14 +264,14 @@ class CabinetRuntime:
             command = self.verifier.verify(signed)
         except CommandRejectedError as exc:
             log.warning("command rejected: %s", exc)
-            return p.ErrorReply(code=f"command_{exc.reason}", detail=exc.detail, ref_id=signed.id)
+            return p.error_reply(f"command_{exc.reason}", exc.detail, ref_id=signed.id)
         try:
             await self.call(self.machine.on_command, command)
             if isinstance(command, p.ConfigCommand):
                 self._apply_telemetry_override()
         except SessionError as exc:
             log.warning("command not applicable: %s", exc)
-            return p.ErrorReply(code="command_not_applicable", detail=str(exc), ref_id=signed.id)
+            return p.error_reply("command_not_applicable", str(exc), ref_id=signed.id)
         return None
 
 

@@ -46,6 +46,7 @@ from cabinet_runtime.session_model import (
     lane_stock,
     restocked,
     session_closed,
+    session_closed_id,
 )
 from cabinet_runtime.store import LocalStore
 
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 
 RECORDING_FILE = "session.rec"
 PLANOGRAM_KEY = "planogram"
+BASKET_IN_REVIEW = "Thank you! Staff will check your basket; the receipt follows."
 
 
 class SessionError(Exception):
@@ -241,6 +243,17 @@ class SessionMachine:
     def on_settled(self, settled: p.SessionSettled) -> None:
         if settled.session_id == self.session_id and self.state is SessionState.SETTLING:
             self.hw.display.show(f"Paid {settled.amount_minor} {settled.currency}. Thank you!")
+            self._enter(SessionState.IDLE, session_id=None)
+
+    def on_basket_rejected(self, error: p.ErrorReply) -> None:
+        """The server refused this session's basket and sent it to staff review: the
+        customer hears so now instead of waiting out the settle timeout."""
+        if (
+            self.state is SessionState.SETTLING
+            and self.session_id is not None
+            and error.ref_id == session_closed_id(self.session_id)
+        ):
+            self.hw.display.show(BASKET_IN_REVIEW)
             self._enter(SessionState.IDLE, session_id=None)
 
     # --- door ---------------------------------------------------------------------------------

@@ -96,7 +96,12 @@ def session_closed(session_id: str, result: PickResult | None, recovered: bool) 
             recovered=recovered,
         )
     lines = tuple(
-        p.BasketLine(sku=line.sku, qty=line.qty, confidence=min(1.0, max(0.0, line.confidence)))
+        p.BasketLine(
+            lane=line.lane,
+            sku=line.sku,
+            qty=line.qty,
+            confidence=min(1.0, max(0.0, line.confidence)),
+        )
         for line in result.lines
         if line.qty > 0
     )

@@ -29,6 +29,8 @@ MAX_ITEMS = 8
 
 
 class BasketLine(msgspec.Struct, frozen=True):
+    lane: str
+    """The lane the items came from: the server checks each line against that lane."""
     sku: str
     qty: int
     unit_price: int
@@ -56,7 +58,11 @@ class PickResult(msgspec.Struct, frozen=True):
 
     @property
     def basket(self) -> dict[str, int]:
-        return {line.sku: line.qty for line in self.lines}
+        """SKU -> quantity, over all lanes."""
+        total: Counter[str] = Counter()
+        for line in self.lines:
+            total[line.sku] += line.qty
+        return dict(total)
 
 
 class PickRecognizer:
@@ -130,15 +136,18 @@ class PickRecognizer:
     def _result(
         self, fused: FusedBasket, views: Mapping[str, ShelfView], reports: list[ShelfReport]
     ) -> PickResult:
-        lines = [
-            BasketLine(sku, qty, self._products[sku].price, round(fused.line_confidence[sku], 4))
-            for sku, qty in sorted(fused.basket.items())
-        ]
         stock: LaneStock = {}
         for plan in self.planogram.shelves:
             changes = fused.shelf_changes.get(plan.id, ())
             view = views.get(plan.id)
             stock.update(_lane_stock(plan, changes, view))
+        lines = [
+            BasketLine(
+                lane, sku, qty, self._products[sku].price, round(fused.line_confidence[sku], 4)
+            )
+            for sku, total in sorted(fused.basket.items())
+            for lane, qty in split_by_lane(self.planogram, stock, sku, total)
+        ]
         return PickResult(
             currency=self.planogram.currency,
             lines=lines,
@@ -158,6 +167,33 @@ def _report(shelf_id: str, weighing: ShelfWeighing | None, camera: bool) -> Shel
         [(e.t, e.delta_g) for e in weighing.events] if weighing is not None else [],
         camera,
     )
+
+
+def split_by_lane(
+    planogram: Planogram, after: LaneStock, sku: str, qty: int
+) -> list[tuple[str, int]]:
+    """Which lanes ``qty`` of ``sku`` left: the lanes holding it that lost most, first.
+
+    What no lane's count explains (an item put back on another shelf leaves the
+    counts off) is booked to the SKU's fullest lane; a SKU no lane holds to the
+    first lane, which the server then refuses as not that lane's SKU.
+    """
+    every = [lane for shelf in planogram.shelves for lane in shelf.lanes]
+    homes = [lane for lane in every if lane.sku == sku]
+    lost = {lane.id: lane.count - after.get(lane.id, {}).get(sku, 0) for lane in homes}
+    split: list[tuple[str, int]] = []
+    left = qty
+    for lane_id in sorted(lost, key=lambda lid: -lost[lid]):
+        took = min(left, max(lost[lane_id], 0))
+        if took:
+            split.append((lane_id, took))
+            left -= took
+    if left:
+        fallback = max(homes, key=lambda lane: lane.count) if homes else every[0]
+        merged = dict(split)
+        merged[fallback.id] = merged.get(fallback.id, 0) + left
+        split = list(merged.items())
+    return sorted(split)
 
 
 def _lane_stock(plan: ShelfPlan, changes: Changes, view: ShelfView | None) -> LaneStock:

@@ -34,7 +34,13 @@ def _site(args: argparse.Namespace, settings: Settings) -> int:
             f"(enabled: {', '.join(enabled)}; see FACEPAY_PROCESSORS)"
         )
     with _database(settings) as db, db.sessions.begin() as session:
-        site = create_site(session, args.name, args.currency, default_processor=args.processor)
+        site = create_site(
+            session,
+            args.name,
+            args.currency,
+            default_processor=args.processor,
+            max_basket_amount=args.max_basket,
+        )
         print(site.id)
     return 0
 
@@ -100,6 +106,13 @@ def register(commands: Any) -> None:
     site.add_argument("--currency", default="KRW")
     site.add_argument(
         "--processor", help="the processor that links this site's cards (default: the server's)"
+    )
+    site.add_argument(
+        "--max-basket",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most one visit may be charged, minor units (default: about 500,000 KRW)",
     )
     site.set_defaults(handler=_site)
     cabinet = actions.add_parser("create", help="a cabinet at a site, with a provisioning code")

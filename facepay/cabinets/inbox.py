@@ -73,7 +73,7 @@ class CabinetInbox:
         try:
             message = decode_from_cabinet(data)
         except ProtocolError as exc:
-            self._send(cabinet_id, [ErrorReply(code="bad_message", detail=str(exc))])
+            self._send(cabinet_id, self._malformed(cabinet_id, exc))
             return
         try:
             replies = self._dispatch(cabinet_id, message)
@@ -91,6 +91,22 @@ class CabinetInbox:
         if not isinstance(message, Ack):
             replies = [*replies, Ack(ack_id=message.id)]
         self._send(cabinet_id, replies)
+
+    def _malformed(self, cabinet_id: str, error: ProtocolError) -> list[Message]:
+        """Always ``bad_message``. A malformed close of an unlocked session also sends it to
+        review, and is then acknowledged: it is handled for good."""
+        replies: list[Message] = [
+            ErrorReply(code="bad_message", detail=str(error), ref_id=error.ref_id)
+        ]
+        if error.message_type == SessionClosed.__struct_config__.tag and error.session_id:
+            try:
+                reviewed = self.closing.review_malformed(cabinet_id, error.session_id, str(error))
+            except Exception:
+                log.exception("cabinet %s: reviewing a malformed close failed", cabinet_id)
+                reviewed = False
+            if reviewed and error.ref_id is not None:
+                replies.append(Ack(ack_id=error.ref_id))
+        return replies
 
     def _dispatch(self, cabinet_id: str, message: CabinetMessage) -> Sequence[Message]:
         if isinstance(message, Identify):

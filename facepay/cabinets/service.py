@@ -12,9 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from cabinet_runtime.protocol import MAX_MINOR_UNITS
 from facepay.cabinets.models import Cabinet, Planogram, PlanogramLane, ProvisioningCode
 from facepay.catalog.models import InventoryLevel, Product
 from facepay.compliance.audit import append as audit
+from facepay.customers.basket_limits import default_max_basket
 from facepay.customers.models import Site
 from facepay.db.base import utcnow
 from facepay.errors import ConflictError, NotFoundError, ValidationError
@@ -33,12 +35,23 @@ def create_site(
     name: str,
     currency: str,
     timezone: str = "Asia/Seoul",
+    max_basket_amount: int | None = None,
     default_processor: str | None = None,
 ) -> Site:
+    """``max_basket_amount``: the most one visit may be charged, minor units (a default
+    of about 500,000 KRW in the site's currency when not given)."""
+    currency = _check_currency(currency)
+    if max_basket_amount is None:
+        max_basket_amount = default_max_basket(currency)
+    if max_basket_amount <= 0 or max_basket_amount > MAX_MINOR_UNITS:
+        raise ValidationError(
+            f"max basket must be a positive amount in minor units up to {MAX_MINOR_UNITS}"
+        )
     site = Site(
         name=name,
-        currency=_check_currency(currency),
+        currency=currency,
         timezone=timezone,
+        max_basket_amount=max_basket_amount,
         default_processor=default_processor,
     )
     session.add(site)

@@ -20,6 +20,7 @@ from facepay.cabinets import link
 from facepay.cabinets.delivery import CabinetLink
 from facepay.catalog.models import Product
 from facepay.checkout.basket import PricedBasket, PricedLine, price_basket, take_from_stock
+from facepay.checkout.basket_check import MAX_REASON_CHARS, check_basket
 from facepay.checkout.charging import PurchasePayments
 from facepay.checkout.models import PurchaseSession, SessionLine
 from facepay.checkout.purchases import PurchaseBook
@@ -52,18 +53,23 @@ class PurchaseClosing:
                 return [_rejected(message, "unknown session")]
             if purchase.state not in _CLOSABLE or purchase.customer_id is None:
                 return []  # a duplicate close, or a session that never unlocked
+            # The basket is a claim: checked against the server's own catalogue, planogram,
+            # stock and site limit first; one that fails is reviewed, never charged.
+            verdict = check_basket(session, cabinet_id, message.lines)
+            problems = [problem.detail for problem in verdict.problems]
             basket = price_basket(session, purchase.currency, message.lines)
-            problems = [f"unknown product {sku}" for sku in basket.unknown_skus]
-            for line in basket.lines:
-                session.add(
-                    SessionLine(
-                        session_id=purchase.id,
-                        sku=line.sku,
-                        quantity=line.quantity,
-                        unit_price=line.unit_price,
-                        confidence=line.confidence,
-                    )
+            # A refused basket records no lines: staff review it from the cabinet's report.
+            lines = () if problems else basket.lines
+            session.add_all(
+                SessionLine(
+                    session_id=purchase.id,
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    confidence=line.confidence,
                 )
+                for line in lines
+            )
             purchase.close_message_id = message.id
             purchase.closed_at = self.book.clock()
             # Low-confidence baskets are charged at the recognised amount and reviewed by staff.
@@ -83,6 +89,27 @@ class PurchaseClosing:
         except Exception:  # the close is safe; settle_unsettled finishes the rest
             log.exception("settling purchase %s failed; it will be retried", purchase_id)
         return []
+
+    def review_malformed(self, cabinet_id: str, cabinet_session_id: str, problem: str) -> bool:
+        """A session_closed that failed validation still names its session: an unlocked
+        purchase goes to review (never charged) instead of waiting for a close that will
+        never parse. True when it did."""
+        with self.sessions() as session:
+            purchase = self.book.find(session, cabinet_id, cabinet_session_id)
+            if purchase is None or purchase.state != PurchaseState.UNLOCKED:
+                return False
+            purchase_id = purchase.id
+        reason = f"malformed session_closed: {problem}"[:MAX_REASON_CHARS]
+        moved = self.book.move(
+            purchase_id,
+            PurchaseState.IN_REVIEW,
+            reason=reason[:200],
+            expect=frozenset({PurchaseState.UNLOCKED}),
+            review_required=True,
+            review_reason=reason,
+            closed_at=self.book.clock(),
+        )
+        return moved is not None
 
     def settle(self, purchase_id: str) -> None:
         with self.sessions() as session:

@@ -42,6 +42,7 @@ class PurchaseSession(Base):
     # The cabinet's session_closed message id: a duplicate close changes nothing.
     close_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     review_required: Mapped[bool] = mapped_column(default=False)
+    # Why staff must look at it (e.g. the basket check's refusal); None when nothing is wrong.
     review_reason: Mapped[str | None] = mapped_column(String(500))
     opened_at: Mapped[datetime] = created_column()
     closed_at: Mapped[datetime | None]

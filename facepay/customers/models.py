@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from facepay.customers.basket_limits import site_default
 from facepay.db.base import Base, created_column, id_column
 from facepay.notifications import OutboxMessage  # noqa: F401  (registers the outbox table)
 
@@ -22,6 +23,8 @@ class Site(Base):
     currency: Mapped[str] = mapped_column(String(3))
     # The processor that links cards for this site's customers; None: the server's default.
     default_processor: Mapped[str | None] = mapped_column(String(32))
+    # The most one visit may be charged (minor units): a bigger reported basket goes to review.
+    max_basket_amount: Mapped[int] = mapped_column(default=site_default)
     created_at: Mapped[datetime] = created_column()
 
 

@@ -150,7 +150,7 @@ async def test_a_cabinet_cannot_act_for_another(
     assert isinstance(answer, p.AuthOk)
     close = p.SessionClosed(
         session_id="their-session",
-        lines=(p.BasketLine(sku="cola", qty=5, confidence=1.0),),
+        lines=(p.BasketLine(lane="A1", sku="cola", qty=5, confidence=1.0),),
         review=False,
         totals=p.RecognisedTotals(items=5, weight_delta_g=-1775.0),
     )

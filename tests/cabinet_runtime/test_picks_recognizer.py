@@ -14,7 +14,7 @@ from cabinet_runtime.hardware.simulated import Window
 from cabinet_runtime.hardware.simulated_scale import ScaleConfig, ScaleFault
 from cabinet_runtime.picks.fusion import ShelfEvidence, fuse
 from cabinet_runtime.picks.planogram import LanePlan, Planogram, PlanogramError, Product, ShelfPlan
-from cabinet_runtime.picks.recognizer import PickRecognizer
+from cabinet_runtime.picks.recognizer import PickRecognizer, split_by_lane
 from cabinet_runtime.picks.recorder import SessionRecorder
 from cabinet_runtime.picks.recording import (
     decode_frame,
@@ -123,6 +123,11 @@ def test_basket_lines_confidence_and_stock(recognizer: PickRecognizer) -> None:
     assert not result.review and result.confidence >= 0.9
     assert {line.sku: line.unit_price for line in result.lines} == {"BAR": 129, "LEMON": 219}
     assert all(0.9 <= line.confidence <= 1.0 for line in result.lines)
+    # each line names the lane it left: the LEMON put back on s2-a still came from s1-b
+    assert {(line.lane, line.sku): line.qty for line in result.lines} == {
+        ("s1-b", "LEMON"): 1,
+        ("s2-b", "BAR"): 1,
+    }
     assert result.stock["s1-b"] == {"LEMON": 4}
     assert result.stock["s2-a"] == {"CHIPS": 8, "LEMON": 1}
     assert result.stock["s2-b"] == {"BAR": 7}
@@ -254,3 +259,21 @@ def test_idle_recorder_keeps_only_the_reference_window() -> None:
         span = shelf.samples[-1][0] - shelf.samples[0][0]
         assert LOOKBACK_S - 0.2 <= span <= LOOKBACK_S
     assert rec.recording.opened_at is None and not rec.is_settled()
+
+
+def test_a_sku_in_two_lanes_is_split_by_what_each_lane_lost() -> None:
+    planogram = Planogram(
+        currency="KRW",
+        products=[Product("COLA", "Cola", 355.0, 8.0, 1500), Product("BAR", "Bar", 50.0, 3.0, 900)],
+        shelves=[
+            ShelfPlan("s1", [LanePlan("a", "COLA", 5), LanePlan("b", "COLA", 3)]),
+            ShelfPlan("s2", [LanePlan("c", "BAR", 4)]),
+        ],
+    )
+    after = {"a": {"COLA": 4}, "b": {"COLA": 1}, "c": {"BAR": 4}}
+    assert split_by_lane(planogram, after, "COLA", 3) == [("a", 1), ("b", 2)]
+    # more taken than the counts explain: the rest is booked to the fullest lane
+    assert split_by_lane(planogram, after, "COLA", 4) == [("a", 2), ("b", 2)]
+    # a SKU no lane holds is booked to the first lane (the server refuses it there)
+    assert split_by_lane(planogram, after, "BAR", 1) == [("c", 1)]
+    assert split_by_lane(planogram, after, "TEA", 1) == [("a", 1)]

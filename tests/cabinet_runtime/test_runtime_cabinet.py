@@ -19,6 +19,7 @@ from cabinet_runtime import protocol as p
 from cabinet_runtime.config import load_config
 from cabinet_runtime.identification import encode_qr
 from cabinet_runtime.runtime import CabinetRuntime
+from cabinet_runtime.session import BASKET_IN_REVIEW
 from cabinet_runtime.session_model import SessionState
 
 CABINET_ID = "cab-rt-1"
@@ -151,7 +152,7 @@ async def test_a_qr_purchase_end_to_end(cabinet: Cabinet) -> None:
     await cabinet.do(world.door.close)
     await peer.wait_for(lambda: bool(peer.messages_of(p.SessionClosed)), timeout_s=30)
     [closed] = peer.messages_of(p.SessionClosed)
-    assert {line.sku: line.qty for line in closed.lines} == {"cola": 2}
+    assert {(line.lane, line.sku): line.qty for line in closed.lines} == {("A1", "cola"): 2}
     assert closed.totals.amount_minor == 300
     await cabinet.wait_state(SessionState.IDLE)
     assert [e.event for e in peer.messages_of(p.DoorEvent)] == ["opened", "closed"]
@@ -165,6 +166,31 @@ async def test_a_qr_purchase_end_to_end(cabinet: Cabinet) -> None:
     await cabinet.show_qr()  # the same, used token again: ignored
     await asyncio.sleep(1.5)
     assert len(peer.messages_of(p.Identify)) == 1
+
+
+async def test_a_basket_the_server_refuses_ends_the_session_with_a_review_notice(
+    cabinet: Cabinet,
+) -> None:
+    peer, world = cabinet.peer, cabinet.rig.world
+    approve = _approve_and_unlock(peer)
+
+    def refuse_the_basket(message: p.CabinetMessage) -> list[p.Message]:
+        if isinstance(message, p.SessionClosed):
+            return [p.ErrorReply(code="basket_rejected", detail="above stock", ref_id=message.id)]
+        return approve(message)
+
+    peer.behaviour.on_message = refuse_the_basket
+    await cabinet.show_qr()
+    await cabinet.wait_state(SessionState.UNLOCKED)
+    await cabinet.hide_qr()
+    await cabinet.until(lambda: world.lock.unlock_count == 1)
+    assert await cabinet.do(world.door.open)
+    await asyncio.sleep(0.3)
+    await cabinet.do(world.take, "A1", 1)
+    await asyncio.sleep(1.5)
+    await cabinet.do(world.door.close)
+    await cabinet.wait_state(SessionState.IDLE)
+    assert cabinet.rig.display.messages[-1] == BASKET_IN_REVIEW
 
 
 async def test_forged_expired_wrong_cabinet_and_replayed_commands_do_not_unlock(

@@ -29,7 +29,7 @@ from cabinet_runtime.hardware.simulated_scale import ScaleConfig, ScaleFault
 from cabinet_runtime.outbox import Outbox
 from cabinet_runtime.picks.planogram import LanePlan, Planogram, Product, ShelfPlan
 from cabinet_runtime.picks.recognizer import PickRecognizer
-from cabinet_runtime.session import SessionError, SessionMachine
+from cabinet_runtime.session import BASKET_IN_REVIEW, SessionError, SessionMachine
 from cabinet_runtime.session_model import SessionState, Timeouts
 from cabinet_runtime.simulation.world import SimulatedCabinet, build_cabinet
 from cabinet_runtime.store import LocalStore
@@ -170,7 +170,7 @@ def test_purchase_walks_every_state_and_reports_the_real_basket(rig: Rig) -> Non
     machine = rig.machine()
     assert machine.state is S.IDLE
     rig.run(machine, 11)
-    embedding = p.pack_embedding([0.01] * 512)
+    embedding = p.pack_embedding([512**-0.5] * 512)  # L2-normalised, as a cabinet sends
     session_id = machine.begin_identify(
         embedding=embedding,
         quality=p.QualityReport(score=0.9, passed=True),
@@ -212,6 +212,21 @@ def test_purchase_walks_every_state_and_reports_the_real_basket(rig: Rig) -> Non
     )
     assert machine.state is S.IDLE
     assert "550" in rig.display.messages[-1]
+
+
+def test_a_basket_the_server_sends_to_review_ends_the_session_at_once(rig: Rig) -> None:
+    machine = rig.machine()
+    session_id = _approved_and_unlocked(rig, machine)
+    _shop(rig, machine, [("A2", 1)])
+    rig.run_until(machine, S.SETTLING)
+    [closed] = rig.sent(p.SessionClosed)
+    other = p.ErrorReply(code="basket_rejected", detail="lane", ref_id="another-message")
+    machine.on_basket_rejected(other)
+    assert machine.state is S.SETTLING, "only the refusal of this session's close counts"
+    machine.on_basket_rejected(p.ErrorReply(code="basket_rejected", detail="x", ref_id=closed.id))
+    assert machine.state is S.IDLE
+    assert machine.session_id is None and session_id
+    assert rig.display.messages[-1] == BASKET_IN_REVIEW
 
 
 def test_step_up_then_approval(rig: Rig) -> None:

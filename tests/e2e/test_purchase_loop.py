@@ -175,14 +175,14 @@ async def test_duplicate_session_closed_charges_once(world: World) -> None:
     duplicate = p.SessionClosed(
         id=purchase.close_message_id,
         session_id=seen.session_id,
-        lines=(p.BasketLine(sku="cola-355", qty=1, confidence=1.0),),
+        lines=(p.BasketLine(lane="top-1", sku="cola-355", qty=1, confidence=1.0),),
         review=False,
         totals=p.RecognisedTotals(items=1, weight_delta_g=-372.0),
     )
     # A second close for the same session, with a new id and a bigger basket.
     late = p.SessionClosed(
         session_id=seen.session_id,
-        lines=(p.BasketLine(sku="cola-355", qty=3, confidence=1.0),),
+        lines=(p.BasketLine(lane="top-1", sku="cola-355", qty=3, confidence=1.0),),
         review=False,
         totals=p.RecognisedTotals(items=3, weight_delta_g=-1116.0),
     )

@@ -1,0 +1,395 @@
+"""A hostile or broken cabinet over the real WebSocket gateway (uvicorn, real database,
+the sandbox card network with a real hold).
+
+Each bad message gets a clear ErrorReply, the link stays up (the next valid message on
+the same socket is answered) and nothing changes: a bad identify opens no purchase, a
+bad close captures nothing, moves no stock and issues no receipt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import struct
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select, text
+from websockets.asyncio.client import ClientConnection, connect
+
+from cabinet_runtime import protocol as p
+from facepay.cabinets.service import (
+    LaneSpec,
+    ProductSpec,
+    create_cabinet,
+    create_site,
+    issue_provisioning_code,
+    set_planogram,
+    upsert_products,
+)
+from facepay.catalog.models import InventoryLevel
+from facepay.checkout.charging import place_hold
+from facepay.checkout.models import PurchaseSession, Receipt, SessionLine
+from facepay.customers.models import Customer
+from facepay.platform import Platform
+from facepay_demo.server import BackgroundServer
+from facepay_demo.shop import link_card
+from payments.money import Money
+
+APPROVE = "4242424242424242"
+COLA_PRICE = 1500
+STOCK = {"A1": 8, "A2": 5}
+SITE_MAXIMUM = 20_000  # the whole stock (8 colas, 5 bars: 24,500 KRW) is above it
+HOLD = 30_000
+
+
+@dataclass
+class Shop:
+    platform: Platform
+    cabinet_id: str
+    key: Ed25519PrivateKey
+    gateway_url: str
+    purchase_id: str
+    authorization_id: str
+
+    def purchase(self) -> PurchaseSession:
+        with self.platform.sessions() as session:
+            found = session.get(PurchaseSession, self.purchase_id)
+            assert found is not None
+            session.expunge(found)
+            return found
+
+    def stock(self) -> dict[str, int]:
+        with self.platform.sessions() as session:
+            rows = session.scalars(
+                select(InventoryLevel).where(InventoryLevel.cabinet_id == self.cabinet_id)
+            )
+            return {row.lane_id: row.quantity for row in rows}
+
+    def count(self, model: type[Any]) -> int:
+        with self.platform.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+    def captured(self) -> int:
+        return self.platform.payments.authorizations.get(self.authorization_id).captured
+
+
+def _raw_key(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+@pytest.fixture
+def shop(live_platform: Platform, live_server: BackgroundServer) -> Shop:
+    """A cabinet with colas in A1 and bars in A2, and a customer's door already unlocked
+    with a real hold on a real (sandbox) card."""
+    platform = live_platform
+    with platform.sessions.begin() as session:
+        site = create_site(session, "hostile corner", "KRW", max_basket_amount=SITE_MAXIMUM)
+        upsert_products(
+            session,
+            [
+                ProductSpec("cola", "Cola", COLA_PRICE, "KRW", 355.0, 8.0),
+                ProductSpec("bar", "Bar", 2500, "KRW", 50.0, 3.0),
+                ProductSpec("tea", "Tea, in no lane", 1200, "KRW", 500.0, 8.0),
+            ],
+        )
+        cabinet = create_cabinet(session, site.id, "fridge", hold_amount=HOLD)
+        set_planogram(
+            session,
+            cabinet.id,
+            [LaneSpec("s1", "A1", "cola", STOCK["A1"]), LaneSpec("s1", "A2", "bar", STOCK["A2"])],
+        )
+        code = issue_provisioning_code(session, cabinet.id)
+        customer = Customer(display_name="shopper")
+        session.add(customer)
+        session.flush()
+        purchase = PurchaseSession(
+            cabinet_id=cabinet.id,
+            cabinet_session_id="visit-1",
+            customer_id=customer.id,
+            auth_method="face",
+            state="identifying",
+            currency="KRW",
+        )
+        session.add(purchase)
+        session.flush()
+        ids = (cabinet.id, customer.id, purchase.id)
+    cabinet_id, customer_id, purchase_id = ids
+    link_card(platform, customer_id, APPROVE)
+    hold = place_hold(platform, purchase_id, customer_id, cabinet_id, Money(HOLD, "KRW"))
+    assert hold.refusal is None and hold.authorization_id is not None
+    with platform.sessions.begin() as session:
+        unlocked = session.get(PurchaseSession, purchase_id)
+        assert unlocked is not None
+        unlocked.state, unlocked.authorization_ref = "unlocked", hold.authorization_id
+        unlocked.hold_amount = hold.held
+    key = Ed25519PrivateKey.generate()
+    answer = httpx.post(
+        f"{live_server.url}{p.PROVISION_PATH}",
+        content=msgspec.json.encode(p.ProvisionRequest(code=code, public_key=_raw_key(key))),
+        headers={"content-type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    gateway_url = msgspec.json.decode(answer.content, type=p.ProvisionResponse).gateway_url
+    return Shop(platform, cabinet_id, key, gateway_url, purchase_id, hold.authorization_id)
+
+
+@pytest.fixture
+async def cabinet(shop: Shop) -> AsyncIterator[ClientConnection]:
+    """The cabinet's authenticated connection (raw frames, no runtime in between)."""
+    async with connect(shop.gateway_url, max_size=2**24) as ws:
+        await ws.send(p.encode(p.Hello(cabinet_id=shop.cabinet_id)))
+        challenge = p.decode_from_server(await ws.recv())
+        assert isinstance(challenge, p.Challenge)
+        signature = shop.key.sign(p.auth_signing_payload(shop.cabinet_id, challenge.nonce))
+        await ws.send(p.encode(p.AuthResponse(cabinet_id=shop.cabinet_id, signature=signature)))
+        assert isinstance(p.decode_from_server(await ws.recv()), p.AuthOk)
+        yield ws
+
+
+async def _until(
+    ws: ClientConnection, wanted: Callable[[p.ServerMessage], bool], timeout_s: float = 20.0
+) -> p.ServerMessage:
+    async with asyncio.timeout(timeout_s):
+        while True:
+            message = p.decode_from_server(await ws.recv())
+            if wanted(message):
+                return message
+
+
+async def _error_for(ws: ClientConnection, ref_id: str | None) -> p.ErrorReply:
+    reply = await _until(ws, lambda m: isinstance(m, p.ErrorReply) and m.ref_id == ref_id)
+    assert isinstance(reply, p.ErrorReply)
+    assert reply.detail, "an error says what was wrong"
+    return reply
+
+
+async def _link_still_up(ws: ClientConnection) -> None:
+    report = p.Telemetry(at=1.0, temperature_c=4.0, door="closed", locked=True, state="idle")
+    await ws.send(p.encode(report))
+    await _until(ws, lambda m: isinstance(m, p.Ack) and m.ack_id == report.id)
+
+
+def _frame(message: dict[str, Any]) -> tuple[str, bytes]:
+    message_id = str(uuid.uuid4())
+    return message_id, msgspec.json.encode({"id": message_id, "v": p.PROTOCOL_VERSION, **message})
+
+
+def _close(*lines: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "session_closed",
+        "session_id": "visit-1",
+        "lines": [{"confidence": 1.0, **line} for line in lines],
+        "review": False,
+        "totals": {"items": 1, "weight_delta_g": -355.0},
+        **extra,
+    }
+
+
+def _assert_nothing_settled(shop: Shop) -> None:
+    assert shop.captured() == 0
+    assert shop.stock() == STOCK
+    assert shop.count(Receipt) == 0
+    assert shop.count(SessionLine) == 0
+
+
+# --- session_closed --------------------------------------------------------------------------
+
+
+async def test_a_plausible_basket_is_charged(shop: Shop, cabinet: ClientConnection) -> None:
+    """The control: the same setup charges a basket the server can explain."""
+    _, frame = _frame(_close({"lane": "A1", "sku": "cola", "qty": 2}))
+    await cabinet.send(frame)
+    settled = await _until(cabinet, lambda m: isinstance(m, p.SessionSettled))
+    assert isinstance(settled, p.SessionSettled)
+    assert settled.amount_minor == 2 * COLA_PRICE
+    assert shop.captured() == 2 * COLA_PRICE
+    assert shop.stock() == {**STOCK, "A1": STOCK["A1"] - 2}
+    assert shop.purchase().state == "settled"
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        ([{"lane": "A1", "sku": "cola", "qty": 50}], "50 x 'cola' from lane 'A1', which holds 8"),
+        (
+            [{"lane": "A1", "sku": "cola", "qty": 5}, {"lane": "A1", "sku": "cola", "qty": 5}],
+            "10 x 'cola' from lane 'A1', which holds 8",
+        ),
+        ([{"lane": "A1", "sku": "caviar", "qty": 1}], "unknown SKU 'caviar'"),
+        ([{"lane": "Z9", "sku": "cola", "qty": 1}], "lane 'Z9' is not in the cabinet's planogram"),
+        ([{"lane": "A2", "sku": "cola", "qty": 1}], "lane 'A2' holds 'bar', not 'cola'"),
+        ([{"lane": "A1", "sku": "tea", "qty": 1}], "lane 'A1' holds 'cola', not 'tea'"),
+        (
+            [{"lane": "A1", "sku": "cola", "qty": 8}, {"lane": "A2", "sku": "bar", "qty": 5}],
+            "basket of 24500 KRW is above the site's maximum of 20000 KRW",
+        ),
+    ],
+    ids=[
+        "above-stock",
+        "above-stock-in-two-lines",
+        "unknown-sku",
+        "unknown-lane",
+        "other-lanes-sku",
+        "sku-in-no-lane",
+        "above-site-maximum",
+    ],
+)
+async def test_an_impossible_basket_goes_to_review_and_is_not_charged(
+    shop: Shop, cabinet: ClientConnection, lines: list[dict[str, Any]], problem: str
+) -> None:
+    message_id, frame = _frame(_close(*lines))
+    await cabinet.send(frame)
+    reply = await _error_for(cabinet, message_id)
+    assert reply.code == "basket_rejected"
+    assert problem in reply.detail
+    # handled for good: acknowledged, so the cabinet stops resending it
+    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    await _link_still_up(cabinet)
+    purchase = shop.purchase()
+    assert purchase.state == "review"
+    assert purchase.review_required
+    assert purchase.review_reason is not None and problem in purchase.review_reason
+    _assert_nothing_settled(shop)
+    # a resend gets the same answer and still charges nothing
+    await cabinet.send(frame)
+    again = await _error_for(cabinet, message_id)
+    assert (again.code, again.detail) == (reply.code, reply.detail)
+    await _link_still_up(cabinet)
+    _assert_nothing_settled(shop)
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        (_close({"lane": "A1", "sku": "cola", "qty": 10**6}), "<= 99"),
+        (_close({"lane": "A1", "sku": "cola", "qty": 2**62}), "<= 99"),
+        (_close({"lane": "A1", "sku": "cola", "qty": 2**63}), "<= 99"),
+        (_close({"lane": "A1", "sku": "cola", "qty": -1}), ">= 1"),
+        (_close({"lane": "A1", "sku": "cola", "qty": 0}), ">= 1"),
+        (_close({"sku": "cola", "qty": 1}), "missing required field `lane`"),
+        (_close({"lane": "A1", "sku": "cola", "qty": 1}, discount=100), "unknown field"),
+        (_close({"lane": "A1", "sku": "cola", "qty": 1, "price": 1}), "unknown field `price`"),
+    ],
+    ids=["qty-1e6", "qty-2^62", "qty-2^63", "qty-negative", "qty-zero", "no-lane",
+         "unknown-field", "unknown-line-field"],
+)  # fmt: skip
+async def test_a_malformed_close_is_refused_and_charges_nothing(
+    shop: Shop, cabinet: ClientConnection, message: dict[str, Any], problem: str
+) -> None:
+    message_id, frame = _frame(message)
+    await cabinet.send(frame)
+    reply = await _error_for(cabinet, message_id)
+    assert reply.code == "bad_message"
+    assert problem in reply.detail
+    # It still names its session: that goes to review rather than waiting for a close
+    # that will never parse, and the message is acknowledged (handled for good).
+    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    await _link_still_up(cabinet)
+    purchase = shop.purchase()
+    assert purchase.state == "review"
+    assert purchase.review_reason is not None and problem in purchase.review_reason
+    _assert_nothing_settled(shop)
+
+
+async def test_a_handler_that_fails_answers_that_message_and_keeps_the_link(
+    shop: Shop, cabinet: ClientConnection
+) -> None:
+    """A fault inside the server (here: a table gone) is one message's error, not the
+    link's; unacknowledged, the message comes again and is then handled."""
+    with shop.platform.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE session_lines RENAME TO session_lines_away"))
+    message_id, frame = _frame(_close({"lane": "A1", "sku": "cola", "qty": 1}))
+    await cabinet.send(frame)
+    reply = await _error_for(cabinet, message_id)
+    assert reply.code == "internal_error"
+    await _link_still_up(cabinet)
+    assert shop.purchase().state == "unlocked"
+    with shop.platform.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE session_lines_away RENAME TO session_lines"))
+    _assert_nothing_settled(shop)
+    await cabinet.send(frame)  # what the cabinet's outbox does
+    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    assert shop.captured() == COLA_PRICE
+    assert shop.purchase().state == "settled"
+
+
+# --- identify --------------------------------------------------------------------------------
+
+
+def _floats(values: list[float]) -> bytes:
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+UNIT = [p.EMBEDDING_DIM**-0.5] * p.EMBEDDING_DIM
+
+
+@pytest.mark.parametrize(
+    ("embedding", "problem"),
+    [
+        (_floats([math.nan, *UNIT[1:]]), "not a finite number"),
+        (_floats([math.inf, *UNIT[1:]]), "not a finite number"),
+        (_floats([0.0] * p.EMBEDDING_DIM), "norm is 0"),
+        (_floats([3e38] * p.EMBEDDING_DIM), "norm is 6.78823e+39"),
+        (_floats([100.0] * p.EMBEDDING_DIM), "norm is 2262"),
+        (_floats(UNIT[:100]), "must be 2048 bytes"),
+    ],
+    ids=["nan", "inf", "zero", "huge", "not-normalised", "short"],
+)
+async def test_a_bad_embedding_is_refused_and_opens_no_purchase(
+    shop: Shop, cabinet: ClientConnection, embedding: bytes, problem: str
+) -> None:
+    before = shop.count(PurchaseSession)
+    identify = {
+        "type": "identify",
+        "session_id": "visit-2",
+        "embedding": msgspec.json.decode(msgspec.json.encode(embedding)),
+        "quality": {"score": 0.9, "passed": True},
+        "liveness": {"score": 0.9, "passed": True, "method": "depth"},
+        "pack_id": "w600k",
+    }
+    message_id, frame = _frame(identify)
+    await cabinet.send(frame)
+    reply = await _error_for(cabinet, message_id)
+    assert reply.code == "bad_message"
+    assert problem in reply.detail
+    await _link_still_up(cabinet)
+    assert shop.count(PurchaseSession) == before
+
+
+async def test_an_identify_with_unknown_fields_opens_no_purchase(
+    shop: Shop, cabinet: ClientConnection
+) -> None:
+    before = shop.count(PurchaseSession)
+    message_id, frame = _frame(
+        {"type": "identify", "session_id": "visit-3", "qr_token": "FPQ1.x", "skip_checks": True}
+    )
+    await cabinet.send(frame)
+    reply = await _error_for(cabinet, message_id)
+    assert (reply.code, "unknown field `skip_checks`" in reply.detail) == ("bad_message", True)
+    await _link_still_up(cabinet)
+    assert shop.count(PurchaseSession) == before
+
+
+# --- frames ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["binary", "text"])
+async def test_a_10_mb_frame_is_refused_unparsed(
+    shop: Shop, cabinet: ClientConnection, as_text: bool
+) -> None:
+    _, frame = _frame({"type": "error", "code": "x", "detail": "x" * 10_000_000})
+    await cabinet.send(frame.decode() if as_text else frame)
+    reply = await _error_for(cabinet, None)  # unparsed: its id is never read
+    assert reply.code == "bad_message"
+    assert f"larger than {p.MAX_FRAME_BYTES}" in reply.detail
+    await _link_still_up(cabinet)
+    assert shop.purchase().state == "unlocked"
+    _assert_nothing_settled(shop)

@@ -91,7 +91,7 @@ def create_app(settings: Settings, **edges: Any) -> Litestar:
         lifespan=[_background(services, link)],
         state=State({"services": services}),
         plugins=[channels],
-        exception_handlers=dict(EXCEPTION_HANDLERS),
+        exception_handlers=dict(EXCEPTION_HANDLERS.items()),
         openapi_config=OpenAPIConfig(title="FacePay", version="0.1.0", path="/schema"),
         on_shutdown=[services.close],
     )

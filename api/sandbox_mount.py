@@ -16,8 +16,8 @@ from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receiv
 
 from card_network.app import create_sandbox_app
 from card_network.config import SandboxConfig, TokenRequestor
-from facepay.payment_services import SANDBOX_MOUNT, TOKEN_REQUESTOR_ID, sandbox_api_key
 from facepay.keys.store import ServerKeys
+from facepay.payment_services import SANDBOX_MOUNT, TOKEN_REQUESTOR_ID, sandbox_api_key
 from facepay.settings import Settings
 
 

@@ -8,7 +8,8 @@ graph between them is the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from biometrics.engine import FaceEngine
 from biometrics.model_pack import inspect_pack
 from facepay.background import Recovery
-from facepay.cabinets.delivery import CabinetLink
+from facepay.cabinets.delivery import CabinetLink, OfflineCabinetLink
 from facepay.cabinets.provisioning import Provisioning
 from facepay.checkout.build import Checkout, build_checkout
 from facepay.checkout.purchases import Clock, PurchaseBook, PurchaseLimits
@@ -105,6 +106,7 @@ def bootstrap(
         settings=settings,
         sessions=sessions,
         kek=keys.kek,
+        signing_key=keys.signing_key,
         session_key=keys.secrets.current(secrets.CUSTOMER_SESSION)[1],
         qr_key=keys.secrets.current(secrets.QR_TOKEN)[1],
         phone_code_key=keys.secrets.current(secrets.PHONE_CODE)[1],
@@ -154,3 +156,13 @@ def bootstrap(
         ),
         clock=clock,
     )
+
+
+@contextmanager
+def open_services(settings: Settings) -> Iterator[Services]:
+    """The services for a command: the same graph as the server's, with no cabinet link."""
+    services = bootstrap(settings, link=OfflineCabinetLink())
+    try:
+        yield services
+    finally:
+        services.close()

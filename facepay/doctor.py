@@ -21,7 +21,7 @@ def doctor_report(settings: Settings) -> dict[str, Any]:
     # Processors are probed here, not in /readyz: a readiness probe must not call out
     # to Stripe or a partner on every poll.
     checks += check_processors(
-        settings, lambda: sandbox_api_key(settings, load_keys(settings.keys_dir).signing_key)
+        settings, lambda: sandbox_api_key(settings, load_keys(settings.keys_dir))
     )
     return {
         "ok": all(c.ok for c in checks),

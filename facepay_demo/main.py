@@ -25,10 +25,11 @@ from sqlalchemy import select
 
 from api.app import create_app
 from biometrics.engine import FaceEngine
+from facepay.bootstrap import Services
 from facepay.checkout.models import PurchaseSession, Receipt, SessionLine
+from facepay.db.engine import open_database
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
-from facepay.platform import Platform
 from facepay.settings import Settings
 from facepay_demo.catalog import CURRENCY, PRICES
 from facepay_demo.faces import demo_faces
@@ -80,7 +81,7 @@ class VisitReport:
         }
 
 
-def _server_facts(platform: Platform, cabinet_id: str, session_id: str | None) -> dict[str, Any]:
+def _server_facts(services: Services, cabinet_id: str, session_id: str | None) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "basket": {},
         "amount": 0,
@@ -90,7 +91,7 @@ def _server_facts(platform: Platform, cabinet_id: str, session_id: str | None) -
     }
     if session_id is None:
         return facts
-    with platform.sessions() as session:
+    with services.sessions() as session:
         purchase = session.scalar(
             select(PurchaseSession).where(
                 PurchaseSession.cabinet_id == cabinet_id,
@@ -113,10 +114,10 @@ def _server_facts(platform: Platform, cabinet_id: str, session_id: str | None) -
     return facts
 
 
-def _debt(platform: Platform, customer_id: str | None) -> int:
+def _debt(services: Services, customer_id: str | None) -> int:
     if customer_id is None:
         return 0
-    with platform.payments.engine.connect() as connection:
+    with services.payments.engine.connect() as connection:
         amounts = connection.execute(
             select(Debt.amount).where(Debt.customer_ref == customer_id, Debt.status == "open")
         ).scalars()
@@ -141,16 +142,16 @@ def _check(scripted: ScriptedVisit, report: VisitReport) -> list[str]:
 
 
 def _report(
-    platform: Platform,
+    services: Services,
     cabinet_id: str,
     scripted: ScriptedVisit,
     observed: Observed,
     people: dict[str, DemoCustomer],
     debt_before: int,
 ) -> VisitReport:
-    facts = _server_facts(platform, cabinet_id, observed.session_id)
+    facts = _server_facts(services, cabinet_id, observed.session_id)
     person = people.get(scripted.visit.customer)
-    debt_now = _debt(platform, person.customer_id if person else None)
+    debt_now = _debt(services, person.customer_id if person else None)
     latency: dict[str, float | None] = {
         "identify": observed.latency_ms.get("face_to_unlock"),
         "unlock": observed.latency_ms.get("face_to_unlock"),
@@ -179,22 +180,24 @@ def _report(
 async def run_demo(data_dir: Path, say: Say) -> tuple[list[VisitReport], bool]:
     settings = Settings(data_dir=data_dir, port=free_port())
     init_keys(settings.keys_dir)
-    platform = Platform(settings)
-    upgrade(platform.engine)
-    server = BackgroundServer(create_app(platform), settings.port)
+    with open_database(settings.effective_database_url) as db:
+        upgrade(db.engine)
+    app = create_app(settings)
+    services: Services = app.state.services
+    server = BackgroundServer(app, settings.port)
     server.start()
     say(f"server on {server.url} (data in {data_dir})")
     rig = None
     try:
         engine = await asyncio.to_thread(FaceEngine.load)
         faces = await asyncio.to_thread(demo_faces, engine)
-        shop = open_shop(platform)
+        shop = open_shop(services)
         say(f"shop open: site {shop.site_id[:8]}, cabinet {shop.cabinet_id[:8]}")
         people: dict[str, DemoCustomer] = {}
         for member in CAST:
             face = faces[member.face] if member.face else None
             people[member.role] = await sign_up(
-                platform, engine, shop.site_id, member.role, member.phone, member.card, face
+                services, shop.site_id, member.role, member.phone, member.card, face
             )
             say(f"signed up {member.role} ({'face + ' if face else ''}card *{member.card[-4:]})")
         state_dir = data_dir / "cabinet"
@@ -204,23 +207,22 @@ async def run_demo(data_dir: Path, say: Say) -> tuple[list[VisitReport], bool]:
         await rig.start()
         say("cabinet provisioned and connected")
         reports = []
-        for scripted in visits(platform, faces, people):
+        for scripted in visits(services.customers.qr, faces, people):
             person = people.get(scripted.visit.customer)
-            debt_before = _debt(platform, person.customer_id if person else None)
+            debt_before = _debt(services, person.customer_id if person else None)
             observed = await run_visit(rig, scripted.visit)
-            report = _report(platform, shop.cabinet_id, scripted, observed, people, debt_before)
+            report = _report(services, shop.cabinet_id, scripted, observed, people, debt_before)
             reports.append(report)
             say(
                 f"visit: {report.name}: {report.decision}"
                 + (" (as expected)" if not report.problems else f" — {report.problems}")
             )
-        balanced = verify_ledger(platform.payments.engine).ok
+        balanced = verify_ledger(services.payments.engine).ok
         return reports, balanced
     finally:
         if rig is not None:
             await rig.stop()
-        server.stop()
-        platform.close()
+        server.stop()  # its shutdown closes the services
 
 
 def _money(amount: int) -> str:

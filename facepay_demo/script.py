@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cabinet_runtime.identification import encode_qr
-from facepay.platform import Platform
-from facepay.qr import issue_qr_token
+from facepay.customers.qr import QrTokens
 from facepay_demo.catalog import PRICES
 from facepay_demo.faces import DemoFace
 from facepay_demo.shop import DemoCustomer
@@ -58,13 +57,13 @@ def _take(lane: str, qty: int = 1) -> Pick:
 
 
 def visits(
-    platform: Platform, faces: dict[str, DemoFace], people: dict[str, DemoCustomer]
+    qr_tokens: QrTokens, faces: dict[str, DemoFace], people: dict[str, DemoCustomer]
 ) -> list[ScriptedVisit]:
     """Built lazily, one by one, because a QR token is valid for 30 seconds."""
     frames = {
         role: face.front_frames(4, seed=100 + i) for i, (role, face) in enumerate(faces.items())
     }
-    qr = encode_qr(issue_qr_token(platform, people["jisoo"].customer_id), size_px=360)
+    qr = encode_qr(qr_tokens.issue(people["jisoo"].customer_id), size_px=360)
     return [
         ScriptedVisit(
             Visit(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from biometrics.engine import FaceEngine
+from facepay.bootstrap import Services
 from facepay.cabinets.service import (
     create_cabinet,
     create_site,
@@ -19,12 +19,7 @@ from facepay.cabinets.service import (
     upsert_products,
 )
 from facepay.compliance.consent import BIOMETRIC, current_notice, seed_default_notices
-from facepay.customers.enrollment import enroll_face
-from facepay.customers.payment_methods import begin_card_link, complete_card_link
-from facepay.customers.phone_verification import verify_code
-from facepay.customers.service import create_customer, decide_consent
 from facepay.notifications import messages_to
-from facepay.platform import Platform
 from facepay_demo.catalog import CURRENCY, HOLD_AMOUNT, server_catalog
 from facepay_demo.faces import DemoFace
 
@@ -46,10 +41,10 @@ class ShopSetup:
 
 
 def open_shop(
-    platform: Platform, name: str = "Mangwon-dong corner", cabinets: int = 1
+    services: Services, name: str = "Mangwon-dong corner", cabinets: int = 1
 ) -> ShopSetup:
     products, lanes = server_catalog()
-    with platform.sessions.begin() as session:
+    with services.sessions.begin() as session:
         seed_default_notices(session)
         site = create_site(session, name, CURRENCY)
         upsert_products(session, products)
@@ -72,23 +67,21 @@ class DemoCustomer:
         return self.phone[-4:]
 
 
-def _verify_phone(platform: Platform, verification_id: str, phone: str) -> None:
-    with platform.sessions() as session:
+def _verify_phone(services: Services, verification_id: str, phone: str) -> None:
+    with services.sessions() as session:
         texts = [m.body for m in messages_to(session, phone, "phone_code")]
     match = CODE.search(texts[-1])
     assert match, texts[-1]
-    verify_code(platform, verification_id, match.group(1))
+    services.customers.phones.verify(verification_id, match.group(1))
 
 
-def link_card(platform: Platform, customer_id: str, pan: str) -> None:
+def link_card(services: Services, customer_id: str, pan: str) -> None:
     """The customer types the card on the sandbox network's hosted page."""
-    processor = platform.payments.processors["sandbox"]
-    start = begin_card_link(
-        platform,
-        processor,
+    start = services.customers.cards.begin_link(
         customer_id,
-        return_url=f"{platform.settings.effective_public_url}/linked",
+        return_url=f"{services.settings.effective_public_url}/linked",
         idempotency_key=uuid.uuid4().hex,
+        processor="sandbox",
     )
     answer = httpx.post(
         start.redirect_url,
@@ -98,27 +91,27 @@ def link_card(platform: Platform, customer_id: str, pan: str) -> None:
     )
     if answer.status_code != 303:
         raise RuntimeError(f"the card network refused the card: {answer.text[:200]}")
-    complete_card_link(platform, processor, customer_id, start.link_id)
+    services.customers.cards.complete_link(customer_id, start.link_id)
 
 
 async def sign_up(
-    platform: Platform,
-    engine: FaceEngine,
+    services: Services,
     site_id: str,
     role: str,
     phone: str,
     card: str | None,
     face: DemoFace | None,
 ) -> DemoCustomer:
-    created = create_customer(platform, phone, display_name=role.title(), site_ids=[site_id])
-    _verify_phone(platform, created.verification_id, created.phone_e164)
+    customers = services.customers
+    created = customers.accounts.create(phone, display_name=role.title(), site_ids=[site_id])
+    _verify_phone(services, created.verification_id, created.phone_e164)
     if face is not None:
-        with platform.sessions() as session:
+        with services.sessions() as session:
             notice_id = current_notice(session, BIOMETRIC).id
-        decide_consent(platform, created.customer_id, notice_id, "granted", channel="mobile_web")
-        await enroll_face(
-            platform, created.customer_id, face.phone_photos(5, seed=len(phone)), engine=engine
+        customers.consents.decide(created.customer_id, notice_id, "granted", channel="mobile_web")
+        await customers.enrollment.enroll(
+            created.customer_id, face.phone_photos(5, seed=len(phone))
         )
     if card is not None:
-        link_card(platform, created.customer_id, card)
+        link_card(services, created.customer_id, card)
     return DemoCustomer(role, created.customer_id, created.phone_e164)

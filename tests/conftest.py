@@ -93,32 +93,45 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def live_platform(tmp_path: Path, database_url: str) -> Iterator[Any]:
-    """A migrated database with keys, whose public URL is the live server's address."""
+def live_settings(tmp_path: Path, database_url: str) -> Any:
+    """Settings on a migrated database with keys, whose public URL is a free local port."""
+    from facepay.db.engine import open_database
     from facepay.db.migrate import upgrade
     from facepay.keys.store import init_keys
-    from facepay.platform import Platform
     from facepay.settings import Settings
     from facepay_demo.server import free_port
 
-    port = free_port()
     settings = Settings(
-        data_dir=tmp_path / "data", database_url=database_url, port=port, host="127.0.0.1"
+        data_dir=tmp_path / "data", database_url=database_url, port=free_port(), host="127.0.0.1"
     )
     init_keys(settings.keys_dir)
-    platform = Platform(settings)
-    upgrade(platform.engine)
-    yield platform
-    platform.close()
+    with open_database(settings.effective_database_url) as db:
+        upgrade(db.engine)
+    return settings
 
 
 @pytest.fixture
-def live_server(live_platform: Any) -> Iterator[Any]:
-    """The whole API, sandbox card network included, under uvicorn on a free port."""
+def live_app(live_settings: Any) -> Iterator[Any]:
+    """The whole API (the bootstrap's graph inside), not yet serving."""
     from api.app import create_app
+
+    app = create_app(live_settings)
+    yield app
+    app.state.services.close()  # idempotent: the server's shutdown closes it too
+
+
+@pytest.fixture
+def live_services(live_app: Any) -> Any:
+    """The services the live server runs on (facepay.bootstrap.Services)."""
+    return live_app.state.services
+
+
+@pytest.fixture
+def live_server(live_app: Any) -> Iterator[Any]:
+    """The whole API, sandbox card network included, under uvicorn on a free port."""
     from facepay_demo.server import BackgroundServer
 
-    server = BackgroundServer(create_app(live_platform), live_platform.settings.port)
+    server = BackgroundServer(live_app, live_app.state.services.settings.port)
     server.start()
     yield server
     server.stop()

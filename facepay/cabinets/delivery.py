@@ -21,6 +21,15 @@ class CabinetLink(Protocol):
         ...
 
 
+class OfflineCabinetLink:
+    """The link of a process that holds no cabinet connection (a command): messages that
+    must arrive wait in the durable outbox until the server resends them; there is no one
+    to hear a direct reply."""
+
+    def send(self, cabinet_id: str, payload: bytes) -> None:
+        return None
+
+
 def send_all(link: CabinetLink, cabinet_id: str, messages: Sequence[Message]) -> None:
     for message in messages:
         link.send(cabinet_id, encode(message))

@@ -67,7 +67,7 @@ class RedisChangeRelay:
         first = True
         while not self._stop.is_set():
             try:
-                pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
                 self._subscribed.set()
                 if not first:

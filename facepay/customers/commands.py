@@ -6,76 +6,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from biometrics.engine import FaceEngine
 from biometrics.images import DEFAULT_LIMITS
-from biometrics.model_pack import inspect_pack
+from facepay.bootstrap import open_services
 from facepay.compliance.consent import BIOMETRIC, LANGUAGES, seed_default_notices
-from facepay.customers.events import ChangeBus
-from facepay.customers.services import CustomerServices, build_customer_services
-from facepay.db.engine import make_engine, make_session_factory
+from facepay.customers.services import CustomerServices
 from facepay.errors import ValidationError
-from facepay.keys.store import load_keys
-from facepay.notifications import ConsoleOutboxProvider
-from facepay.payment_services import build_payment_services
 from facepay.settings import Settings
 
 Action = Callable[[argparse.Namespace, CustomerServices], int]
 
 
-@contextmanager
-def open_customer_services(settings: Settings) -> Iterator[CustomerServices]:
-    """The customer services on the configured database and keys.
-
-    Transitional, until the server's bootstrap builds them for the commands too: the HMAC
-    keys are the version-1 values the key store migrates to (HKDF of the signing key, as
-    every install has used so far), so codes and tokens match the running server's.
-    """
-    engine = make_engine(settings.effective_database_url)
-    keys = load_keys(settings.keys_dir)
-    payments = build_payment_services(settings, keys.signing_key)
-    seed = keys.signing_key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-
-    def v1(purpose: str) -> bytes:
-        return HKDF(hashes.SHA256(), 32, None, f"facepay/{purpose}/v1".encode()).derive(seed)
-
-    try:
-        yield build_customer_services(
-            settings=settings,
-            sessions=make_session_factory(engine),
-            kek=keys.kek,
-            signing_key=keys.signing_key,
-            session_key=v1("customer-session"),
-            qr_key=v1("qr-token"),
-            phone_code_key=v1("phone-code"),
-            notifier=ConsoleOutboxProvider(),
-            changes=ChangeBus(),  # a command's changes reach servers when they rebuild
-            processors=payments.processors,
-            methods=payments.methods,
-            default_processor="sandbox",
-            face_engine=lambda: FaceEngine.load(
-                inspect_pack(settings.model_pack_dir, settings.model_licence)
-            ),
-        )
-    finally:
-        payments.close()
-        engine.dispose()
-
-
 def _with_services(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        with open_customer_services(settings) as services:
-            return action(args, services)
+        with open_services(settings) as services:
+            return action(args, services.customers)
 
     return handler
 

@@ -5,7 +5,6 @@ import time
 
 import pytest
 from conftest import PaymentsEnv
-from cryptography.exceptions import InvalidTag
 from sandbox_network_server import NOTIFY_SECRET
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session

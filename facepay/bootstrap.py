@@ -23,6 +23,7 @@ from facepay.cabinets.delivery import CabinetLink, OfflineCabinetLink
 from facepay.cabinets.provisioning import Provisioning
 from facepay.checkout.build import Checkout, build_checkout
 from facepay.checkout.purchases import Clock, PurchaseBook, PurchaseLimits
+from facepay.customers.change_relay import RedisChangeRelay, channel_for
 from facepay.customers.events import ChangeBus
 from facepay.customers.services import CustomerServices, build_customer_services
 from facepay.db.base import utcnow
@@ -73,8 +74,6 @@ def purchase_limits(settings: Settings) -> PurchaseLimits:
 
 
 def changes_channel(settings: Settings) -> str:
-    from facepay.customers.change_relay import channel_for
-
     return channel_for(settings.effective_database_url.render_as_string(hide_password=True))
 
 
@@ -96,7 +95,9 @@ def bootstrap(
     notifier = notifier or ConsoleOutboxProvider()
     changes = ChangeBus()
     if settings.redis_url:
-        changes.relay_through(settings.redis_url, changes_channel(settings))
+        changes.relay = RedisChangeRelay(
+            settings.redis_url, changes_channel(settings), changes.deliver, changes.resync
+        )
     pack = inspect_pack(settings.model_pack_dir, settings.model_licence)
     identification = IdentificationService(sessions, keys.kek, pack_id=pack.pack_id)
     changes.subscribe(

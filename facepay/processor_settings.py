@@ -26,6 +26,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -69,17 +70,17 @@ class ProcessorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
         return tuple(name for name in PROCESSOR_TYPES if getattr(self, name) is not None)
 
 
-PROCESSOR_TYPES: dict[str, type[msgspec.Struct]] = {
-    "sandbox": SandboxSettings,
-    "stripe": StripeSettings,
-    "partner": PartnerSettings,
-}
+PROCESSOR_TYPES: Mapping[str, type[msgspec.Struct]] = MappingProxyType(
+    {"sandbox": SandboxSettings, "stripe": StripeSettings, "partner": PartnerSettings}
+)
 # Secrets that `facepay doctor` masks.
-SECRET_FIELDS = {
-    "sandbox": ("api_key",),
-    "stripe": ("secret_key", "webhook_secret"),
-    "partner": ("secret",),
-}
+SECRET_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "sandbox": ("api_key",),
+        "stripe": ("secret_key", "webhook_secret"),
+        "partner": ("secret",),
+    }
+)
 
 
 def env_name(processor: str, field: str) -> str:

@@ -120,3 +120,40 @@ def test_test_modules_have_unique_names() -> None:
     ``from peer import ...`` rely on it), so two files of one name would collide."""
     names = [p.name for p in (ROOT / "tests").rglob("*.py") if p.name != "conftest.py"]
     assert sorted(n for n in set(names) if names.count(n) > 1) == []
+
+
+def _server_modules(root: Path) -> dict[str, Path]:
+    modules = {}
+    for path in (root / "facepay").rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def test_imports_inside_facepay_run_one_way() -> None:
+    """No two modules of the server core import each other, however indirectly: each
+    concept sits above what it uses (the publisher owns its events, the inbox sits above
+    the checkout, the bootstrap above everything)."""
+    modules = _server_modules(ROOT)
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            graph[name].update(t for t in targets if t in modules and t != name)
+    cycles = []
+    for start in graph:  # a module that can reach itself is on a cycle
+        seen, todo = set(), list(graph[start])
+        while todo:
+            current = todo.pop()
+            if current == start:
+                cycles.append(start)
+                break
+            if current not in seen:
+                seen.add(current)
+                todo.extend(graph[current])
+    assert cycles == []

@@ -6,25 +6,30 @@ operator sets a site's own limit with ``facepay cabinets create-site --max-baske
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from sqlalchemy.engine.default import DefaultExecutionContext
 
 from facepay.errors import ValidationError
 
-DEFAULT_MAX_BASKET: dict[str, int] = {
-    "KRW": 500_000,
-    "JPY": 55_000,
-    "USD": 375_00,
-    "EUR": 350_00,
-    "GBP": 300_00,
-    "CAD": 520_00,
-    "AUD": 580_00,
-    "SGD": 500_00,
-    "CHF": 330_00,
-    "CNY": 2_700_00,
-    "HKD": 2_900_00,
-    "BHD": 140_000,
-    "KWD": 115_000,
-}
+DEFAULT_MAX_BASKET: Mapping[str, int] = MappingProxyType(
+    {
+        "KRW": 500_000,
+        "JPY": 55_000,
+        "USD": 375_00,
+        "EUR": 350_00,
+        "GBP": 300_00,
+        "CAD": 520_00,
+        "AUD": 580_00,
+        "SGD": 500_00,
+        "CHF": 330_00,
+        "CNY": 2_700_00,
+        "HKD": 2_900_00,
+        "BHD": 140_000,
+        "KWD": 115_000,
+    }
+)
 
 
 def default_max_basket(currency: str) -> int:

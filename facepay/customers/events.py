@@ -13,10 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from facepay.customers.change_relay import RedisChangeRelay
+from typing import Protocol
 
 log = logging.getLogger("facepay.customers.events")
 
@@ -37,18 +34,21 @@ class BiometricChange:
 Listener = Callable[[BiometricChange], None]
 
 
+class ChangeRelay(Protocol):
+    """Carries this node's changes to the other API nodes (``RedisChangeRelay``)."""
+
+    def forward(self, change: BiometricChange) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class ChangeBus:
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
         self._resync: list[Callable[[], None]] = []
         self._lock = threading.Lock()
-        self.relay: RedisChangeRelay | None = None
-
-    def relay_through(self, redis_url: str, channel: str) -> None:
-        """Relay committed changes to and from the other API nodes over Redis."""
-        from facepay.customers.change_relay import RedisChangeRelay
-
-        self.relay = RedisChangeRelay(redis_url, channel, self.deliver, self.resync)
+        # Set once by the bootstrap when API nodes share changes; it delivers theirs here.
+        self.relay: ChangeRelay | None = None
 
     def close(self) -> None:
         if self.relay is not None:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from test_customers_support import add_site, face_photos, grant_biometric_consent, verified_customer
 
-from facepay.customers.change_relay import channel_for
+from facepay.customers.change_relay import RedisChangeRelay, channel_for
 from facepay.customers.events import BiometricChange, ChangeBus, ChangeKind, Listener
 from facepay.customers.models import FaceTemplate
 from facepay.customers.services import CustomerServices
@@ -96,8 +96,8 @@ def test_the_relay_carries_changes_between_nodes(redis_url: str) -> None:
 
     node_a.subscribe(listener(on_a, at_a))
     node_b.subscribe(listener(on_b, at_b))
-    node_a.relay_through(redis_url, channel_for(database))
-    node_b.relay_through(redis_url, channel_for(database))
+    for node in (node_a, node_b):
+        node.relay = RedisChangeRelay(redis_url, channel_for(database), node.deliver, node.resync)
     try:
         assert node_a.relay is not None and node_a.relay.wait_subscribed()
         assert node_b.relay is not None and node_b.relay.wait_subscribed()

@@ -183,7 +183,7 @@ class CheckoutRig:
         return StepUpDigits(session_id=session_id, digits=digits)
 
     def closed(self, session_id: str = "s-1", colas: int = 2, sku: str = "cola") -> SessionClosed:
-        lines = (BasketLine(sku=sku, qty=colas, confidence=0.99),) if colas else ()
+        lines = (BasketLine(lane="s1-l1", sku=sku, qty=colas, confidence=0.99),) if colas else ()
         return SessionClosed(
             session_id=session_id,
             lines=lines,

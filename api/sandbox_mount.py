@@ -14,7 +14,7 @@ from functools import cache
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar
 from litestar.handlers import ASGIRouteHandler, asgi
-from litestar.types import Receive, Scope, Send
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from card_network.app import create_sandbox_app
 from card_network.config import SandboxConfig, TokenRequestor
@@ -35,6 +35,13 @@ def sandbox_config(settings: Settings, signing_key: Ed25519PrivateKey) -> Sandbo
     )
 
 
+def mounted_in_process(settings: Settings) -> bool:
+    """The network runs inside this server only when the sandbox processor is enabled
+    without the URL of a separately running one."""
+    sandbox = settings.processors.sandbox
+    return sandbox is not None and sandbox.network_url is None
+
+
 def sandbox_network(platform: Platform) -> ASGIRouteHandler:
     @cache
     def network() -> Litestar:
@@ -42,6 +49,24 @@ def sandbox_network(platform: Platform) -> ASGIRouteHandler:
 
     @asgi(SANDBOX_MOUNT, is_mount=True, copy_scope=True)
     async def mounted(scope: Scope, receive: Receive, send: Send) -> None:
+        if not mounted_in_process(platform.settings):
+            await _not_here(send)
+            return
         await network()(scope, receive, send)
 
     return mounted
+
+
+async def _not_here(send: Send) -> None:
+    body = b'{"status":404,"title":"Not found","detail":"no card network runs in this server"}'
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 404,
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)

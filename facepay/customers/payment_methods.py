@@ -83,10 +83,12 @@ def begin_card_link(
                 CardLinkSession.idempotency_key == idempotency_key,
             )
         )
-        if existing is not None:
-            return CardLinkStart(existing.id, existing.redirect_url or "", existing.processor)
-    link_id = new_id()
+        if existing is not None and existing.redirect_url:
+            return CardLinkStart(existing.id, existing.redirect_url, existing.processor)
+    link_id = existing.id if existing is not None else new_id()
     try:
+        # A link without a hosted page (Stripe's element) is asked for again under the
+        # same key: the processor replays it, client secret included, which is not stored.
         started = processor.begin_link(
             customer_ref=customer_id,
             return_url=_with_query(return_url, link_id=link_id),
@@ -94,6 +96,8 @@ def begin_card_link(
         )
     except PaymentsError as exc:
         raise CardLinkError(f"{processor.name}: could not start the card link: {exc}") from exc
+    if existing is not None:
+        return CardLinkStart(existing.id, "", existing.processor, started.client_secret)
     if not started.redirect_url and not started.client_secret:
         raise CardLinkError(f"{processor.name} returned neither a hosted page nor a client secret")
     with platform.sessions.begin() as session:

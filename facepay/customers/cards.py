@@ -131,12 +131,18 @@ class CustomerCards:
                     CardLinkSession.idempotency_key == idempotency_key,
                 )
             )
-            if existing is not None:
-                return CardLinkStart(existing.id, existing.redirect_url or "", existing.processor)
-            name = processor or _first_site_processor(session, customer_id)
+            if existing is not None and existing.redirect_url:
+                return CardLinkStart(existing.id, existing.redirect_url, existing.processor)
+            name = (
+                existing.processor
+                if existing is not None
+                else processor or _first_site_processor(session, customer_id)
+            )
         chosen = self.processor(name or self.default_processor)
-        link_id = new_id()
+        link_id = existing.id if existing is not None else new_id()
         try:
+            # A link without a hosted page (Stripe's element) is asked for again under the
+            # same key: the processor replays it, client secret included, which is not stored.
             started = chosen.begin_link(
                 customer_ref=customer_id,
                 return_url=_with_query(return_url, link_id=link_id),
@@ -144,6 +150,8 @@ class CustomerCards:
             )
         except PaymentsError as exc:
             raise CardLinkError(f"{chosen.name}: could not start the card link: {exc}") from exc
+        if existing is not None:
+            return CardLinkStart(existing.id, "", existing.processor, started.client_secret)
         if not started.redirect_url and not started.client_secret:
             raise CardLinkError(f"{chosen.name} returned neither a hosted page nor a client secret")
         with self.sessions.begin() as session:

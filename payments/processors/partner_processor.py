@@ -29,6 +29,7 @@ from payments.errors import (
     UnknownOutcomeError,
 )
 from payments.money import Money
+from payments.network_protocol import UNATTENDED_CABINET_CHANNEL
 from payments.partner_protocol import (
     DEFAULT_MAX_SKEW_SECONDS,
     AmountRequest,
@@ -54,7 +55,6 @@ from payments.processor import (
 from payments.processors.provisioning import provisioned_method
 
 PROCESSOR_NAME = "partner"
-UNATTENDED_CABINET_CHANNEL = "unattended_cabinet"
 
 S = TypeVar("S", bound=msgspec.Struct)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from litestar import Litestar, asgi
 from litestar.testing import TestClient
 
@@ -37,3 +38,39 @@ def test_mounted_under_a_prefix() -> None:
         )
         assert submitted.status_code == 303
         assert submitted.headers["location"].startswith("https://facepay.test/done?session_id=")
+
+
+def _server_app(tmp_path: Any, processors: Any) -> Litestar:
+    from api.app import create_app
+    from facepay.db.migrate import upgrade
+    from facepay.keys.store import init_keys
+    from facepay.platform import Platform
+    from facepay.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, processors=processors)
+    init_keys(settings.keys_dir)
+    platform = Platform(settings)
+    upgrade(platform.engine)
+    return create_app(platform)
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "status"),
+    [
+        ({}, 401),  # mounted: the network itself refuses an unauthenticated caller
+        ({"network_url": "http://127.0.0.1:9"}, 404),  # a separately running network
+        (None, 404),  # the sandbox processor is not enabled
+    ],
+)
+def test_server_mounts_the_network_only_when_it_runs_in_process(
+    tmp_path: Any, sandbox: dict[str, str] | None, status: int
+) -> None:
+    from facepay.processor_settings import ProcessorSettings, SandboxSettings, StripeSettings
+
+    processors = ProcessorSettings(
+        sandbox=SandboxSettings(**sandbox) if sandbox is not None else None,
+        stripe=StripeSettings(secret_key="sk_test_unused"),
+    )
+    with TestClient(_server_app(tmp_path, processors)) as client:
+        answer = client.get("/sandbox-network/tsp/sessions/none")
+    assert answer.status_code == status, answer.text

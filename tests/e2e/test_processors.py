@@ -178,6 +178,9 @@ async def test_stripe_links_a_card_and_charges_a_cabinet_purchase(
             assert link.status_code == 201, link.text
             started = link.json()
             assert started["processor"] == "stripe" and started["redirect_url"] == ""
+            # The same key again (a lost answer): the same link and SetupIntent.
+            again = client.post("/v1/me/cards", json={}, headers={"Idempotency-Key": "stripe-1"})
+            assert again.json() == started
             secret = started["client_secret"]
             assert secret.startswith("seti_") and "_secret_" in secret
             # What Stripe.js does on the phone: confirm the SetupIntent (its id is the

@@ -146,7 +146,7 @@ async def _serve(
         # so the cabinet resends it.
         try:
             if isinstance(received, ProtocolError):
-                for reply in await handle_malformed(platform, cabinet_id, received):
+                for reply in await handle_malformed(platform.sessions, cabinet_id, received):
                     await socket.send_bytes(encode(reply))
             else:
                 await _handle(socket, platform, cabinet_id, received, publish)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cabinet_runtime.protocol import ErrorReply, ServerMessage, SessionClosed, SessionSettled
 from facepay.cabinets import link
@@ -95,12 +95,12 @@ def close_session(
 
 
 def review_malformed_close(
-    platform: Platform, cabinet_id: str, cabinet_session_id: str, problem: str
+    sessions: sessionmaker[Session], cabinet_id: str, cabinet_session_id: str, problem: str
 ) -> bool:
     """A session_closed that failed validation still names its session. An unlocked
     session goes to review (never charged) instead of waiting for a close that will
     never parse; True when it did."""
-    with platform.sessions.begin() as session:
+    with sessions.begin() as session:
         purchase = session.scalar(
             select(PurchaseSession)
             .where(

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from anyio import to_thread
+from sqlalchemy.orm import Session, sessionmaker
 
 from cabinet_runtime.protocol import (
     Ack,
@@ -56,7 +57,7 @@ async def handle_cabinet_message(
 
 
 async def handle_malformed(
-    platform: Platform, cabinet_id: str, error: ProtocolError
+    sessions: sessionmaker[Session], cabinet_id: str, error: ProtocolError
 ) -> list[ServerMessage]:
     """The replies to a frame that failed validation: always ``bad_message``; a malformed
     close of an unlocked session also sends it to review, and is then acknowledged (it is
@@ -66,7 +67,7 @@ async def handle_malformed(
     ]
     if error.message_type == SessionClosed.__struct_config__.tag and error.session_id:
         reviewed = await to_thread.run_sync(
-            review_malformed_close, platform, cabinet_id, error.session_id, str(error)
+            review_malformed_close, sessions, cabinet_id, error.session_id, str(error)
         )
         if reviewed and error.ref_id is not None:
             replies.append(Ack(ack_id=error.ref_id))

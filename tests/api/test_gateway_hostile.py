@@ -362,6 +362,17 @@ async def test_a_bad_embedding_is_refused_and_opens_no_purchase(
     assert problem in reply.detail
     await _link_still_up(cabinet)
     assert shop.count(PurchaseSession) == before
+    # the session is not poisoned: a good identify for it gets a real answer
+    _, good = _frame(
+        {**identify, "embedding": msgspec.json.decode(msgspec.json.encode(_floats(UNIT)))}
+    )
+    await cabinet.send(good)
+    answer = await _until(
+        cabinet, lambda m: isinstance(m, p.IdentifyResult) and m.session_id == "visit-2"
+    )
+    assert isinstance(answer, p.IdentifyResult)
+    assert answer.decision == "deny" and answer.reason != "Please try again."
+    assert shop.count(PurchaseSession) == before + 1
 
 
 async def test_an_identify_with_unknown_fields_opens_no_purchase(

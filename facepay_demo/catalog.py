@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cabinet_runtime.picks.planogram import LanePlan, Planogram, Product, ShelfPlan
-from facepay.cabinets.service import LaneSpec, ProductSpec
+from facepay.cabinets.service import LaneSpec
+from facepay.catalog.products import ProductSpec
 
 CURRENCY = "KRW"
 HOLD_AMOUNT = 5000  # authorised when the door unlocks; bigger baskets are incremented

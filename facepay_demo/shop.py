@@ -16,8 +16,8 @@ from facepay.cabinets.service import (
     create_site,
     issue_provisioning_code,
     set_planogram,
-    upsert_products,
 )
+from facepay.catalog.products import upsert_products
 from facepay.compliance.consent import BIOMETRIC, current_notice, seed_default_notices
 from facepay.notifications import messages_to
 from facepay_demo.catalog import CURRENCY, HOLD_AMOUNT, server_catalog

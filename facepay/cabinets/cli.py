@@ -10,13 +10,12 @@ from typing import Any
 
 from facepay.cabinets.service import (
     LaneSpec,
-    ProductSpec,
     create_cabinet,
     create_site,
     issue_provisioning_code,
     set_planogram,
-    upsert_products,
 )
+from facepay.catalog.products import ProductSpec, upsert_products
 from facepay.db.engine import Database, open_database
 from facepay.errors import ValidationError
 from facepay.settings import Settings

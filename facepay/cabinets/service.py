@@ -1,4 +1,5 @@
-"""Sites, cabinets, provisioning and planograms: what an operator sets up."""
+"""Sites, cabinets, provisioning and planograms: what an operator sets up (products are
+the catalog's: ``facepay.catalog.products``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from cabinet_runtime.protocol import MAX_MINOR_UNITS
 from facepay.cabinets.models import Cabinet, Planogram, PlanogramLane, ProvisioningCode
 from facepay.catalog.models import InventoryLevel, Product
+from facepay.catalog.products import check_currency
 from facepay.compliance.audit import append as audit
 from facepay.customers.basket_limits import default_max_basket
 from facepay.customers.models import Site
@@ -22,12 +24,6 @@ from facepay.db.base import utcnow
 from facepay.errors import ConflictError, NotFoundError, ValidationError
 
 PROVISIONING_CODE_TTL = timedelta(hours=24)
-
-
-def _check_currency(currency: str) -> str:
-    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
-        raise ValidationError(f"currency must be an ISO 4217 code like KRW, got {currency!r}")
-    return currency
 
 
 def create_site(
@@ -40,7 +36,7 @@ def create_site(
 ) -> Site:
     """``max_basket_amount``: the most one visit may be charged, minor units (a default
     of about 500,000 KRW in the site's currency when not given)."""
-    currency = _check_currency(currency)
+    currency = check_currency(currency)
     if max_basket_amount is None:
         max_basket_amount = default_max_basket(currency)
     if max_basket_amount <= 0 or max_basket_amount > MAX_MINOR_UNITS:
@@ -129,38 +125,12 @@ def redeem_provisioning_code(
 
 
 @dataclass(frozen=True)
-class ProductSpec:
-    sku: str
-    name: str
-    price: int
-    currency: str
-    unit_weight_g: float
-    weight_tolerance_g: float
-    image: str | None = None
-
-
-@dataclass(frozen=True)
 class LaneSpec:
     shelf_id: str
     lane_id: str
     sku: str
     count: int
     capacity: int | None = None
-
-
-def upsert_products(session: Session, products: Sequence[ProductSpec]) -> None:
-    for spec in products:
-        if spec.price < 0:
-            raise ValidationError(f"{spec.sku}: price must not be negative")
-        product = session.get(Product, spec.sku) or Product(sku=spec.sku)
-        product.name = spec.name
-        product.price_amount = spec.price
-        product.currency = _check_currency(spec.currency)
-        product.unit_weight_mg = round(spec.unit_weight_g * 1000)
-        product.weight_tolerance_mg = round(spec.weight_tolerance_g * 1000)
-        product.image_ref = spec.image
-        session.add(product)
-    session.flush()
 
 
 def set_planogram(session: Session, cabinet_id: str, lanes: Sequence[LaneSpec]) -> Planogram:

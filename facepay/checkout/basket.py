@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cabinet_runtime.protocol import BasketLine
-from facepay.catalog.models import InventoryLevel, Product
+from facepay.catalog.models import Product
 
 
 @dataclass(frozen=True)
@@ -53,21 +52,3 @@ def price_basket(session: Session, currency: str, lines: Sequence[BasketLine]) -
             continue
         priced.append(PricedLine(sku, product.name, qty, product.price_amount, confidence))
     return PricedBasket(tuple(priced), currency, tuple(unknown))
-
-
-def take_from_stock(session: Session, cabinet_id: str, basket: PricedBasket) -> None:
-    """Decrement the lanes holding each SKU, fullest lane first, never below zero."""
-    for line in basket.lines:
-        remaining = line.quantity
-        lanes = session.scalars(
-            select(InventoryLevel)
-            .where(InventoryLevel.cabinet_id == cabinet_id, InventoryLevel.sku == line.sku)
-            .order_by(InventoryLevel.quantity.desc())
-            .with_for_update()
-        ).all()
-        for lane in lanes:
-            taken = min(lane.quantity, remaining)
-            lane.quantity -= taken
-            remaining -= taken
-            if remaining == 0:
-                break

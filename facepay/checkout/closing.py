@@ -19,7 +19,8 @@ from cabinet_runtime.protocol import ErrorReply, ServerMessage, SessionClosed, S
 from facepay.cabinets import link
 from facepay.cabinets.delivery import CabinetLink
 from facepay.catalog.models import Product
-from facepay.checkout.basket import PricedBasket, PricedLine, price_basket, take_from_stock
+from facepay.catalog.stock import take_from_stock
+from facepay.checkout.basket import PricedBasket, PricedLine, price_basket
 from facepay.checkout.basket_check import MAX_REASON_CHARS, check_basket
 from facepay.checkout.charging import PurchasePayments
 from facepay.checkout.models import PurchaseSession, SessionLine
@@ -131,7 +132,9 @@ class PurchaseClosing:
             purchase = session.get(PurchaseSession, purchase_id, with_for_update=True)
             if purchase is None or purchase.state != PurchaseState.CLOSED:
                 return  # settled meanwhile by another run
-            take_from_stock(session, purchase.cabinet_id, basket)
+            take_from_stock(
+                session, purchase.cabinet_id, ((line.sku, line.quantity) for line in basket.lines)
+            )
             receipt = issue_receipt(session, purchase, basket.total)
             self.book.move_in(
                 session,

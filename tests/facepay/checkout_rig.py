@@ -28,14 +28,8 @@ from cabinet_runtime.protocol import (
     encode,
     pack_embedding,
 )
-from facepay.cabinets.service import (
-    LaneSpec,
-    ProductSpec,
-    create_cabinet,
-    create_site,
-    set_planogram,
-    upsert_products,
-)
+from facepay.cabinets.service import LaneSpec, create_cabinet, create_site, set_planogram
+from facepay.catalog.products import ProductSpec, upsert_products
 from facepay.checkout.build import Checkout, build_checkout
 from facepay.checkout.models import PurchaseSession
 from facepay.checkout.purchases import AfterMove, PurchaseBook, PurchaseLimits

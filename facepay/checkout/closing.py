@@ -52,7 +52,9 @@ class PurchaseClosing:
             if purchase is None:
                 log.warning("cabinet %s closed unknown session %s", cabinet_id, message.session_id)
                 return [_rejected(message, "unknown session")]
-            if purchase.state not in _CLOSABLE or purchase.customer_id is None:
+            # hold_amount is set by the move to unlocked: a purchase that expired before
+            # it never opened the door, so a close for it is not believed.
+            if purchase.state not in _CLOSABLE or purchase.hold_amount == 0:
                 return []  # a duplicate close, or a session that never unlocked
             # The basket is a claim: checked against the server's own catalogue, planogram,
             # stock and site limit first; one that fails is reviewed, never charged.

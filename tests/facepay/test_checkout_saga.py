@@ -322,3 +322,13 @@ def test_crash_at_every_transition_then_recovery_charges_once(
     assert len(rig.processor.holds) == 1  # one hold, however often it was asked for
     assert verify_ledger(rig.payments_engine).ok
     assert any(type(m).__name__ == "SessionSettled" for m in rig.link.take(rig.cabinet_id))
+
+
+def test_a_close_for_a_visit_that_never_unlocked_is_not_believed(rig: CheckoutRig) -> None:
+    rig.identifier.answers.append(outcome("step_up"))
+    rig.send(rig.identify())
+    rig.clock.advance(hours=1)
+    rig.checkout.expiry.expire_overdue()
+    assert kinds(rig.send(rig.closed(colas=2))) == ["Ack"]
+    assert rig.state() is PurchaseState.EXPIRED
+    assert rig.processor.holds == {} and rig.checkout.closing.settle_unsettled() == 0

@@ -329,6 +329,7 @@ def test_a_close_for_a_visit_that_never_unlocked_is_not_believed(rig: CheckoutRi
     rig.send(rig.identify())
     rig.clock.advance(hours=1)
     rig.checkout.expiry.expire_overdue()
+    rig.link.take(rig.cabinet_id)  # the expiry's deny
     assert kinds(rig.send(rig.closed(colas=2))) == ["Ack"]
     assert rig.state() is PurchaseState.EXPIRED
     assert rig.processor.holds == {} and rig.checkout.closing.settle_unsettled() == 0

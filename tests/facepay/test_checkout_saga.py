@@ -333,3 +333,45 @@ def test_a_close_for_a_visit_that_never_unlocked_is_not_believed(rig: CheckoutRi
     assert kinds(rig.send(rig.closed(colas=2))) == ["Ack"]
     assert rig.state() is PurchaseState.EXPIRED
     assert rig.processor.holds == {} and rig.checkout.closing.settle_unsettled() == 0
+
+
+def test_crash_after_a_deny_leaves_nothing_open(rig: CheckoutRig) -> None:
+    rig.give_card()
+    rig.processor.limit = HOLD - 1  # the hold is declined: denied with an authorization
+    rig.identifier.answers.append(outcome("approve", rig.customer_id))
+    rig.after_move = _crash_at(PurchaseState.DENIED)  # type: ignore[assignment]
+    with pytest.raises(SimulatedCrash):
+        rig.send(rig.identify())
+    rig.after_move = lambda _p, _s: None
+    rig.restart()
+    replies = rig.send(rig.identify())  # resent: the same answer, no second hold
+    assert isinstance(replies[0], IdentifyResult) and replies[0].decision == "deny"
+    assert len(rig.processor.holds) == 0 and rig.state() is PurchaseState.DENIED
+
+
+def test_crash_after_review_then_the_review_limit_voids_the_hold(rig: CheckoutRig) -> None:
+    _approved_visit(rig)
+    rig.after_move = _crash_at(PurchaseState.IN_REVIEW)  # type: ignore[assignment]
+    with pytest.raises(SimulatedCrash):
+        rig.send(rig.closed(sku="caviar"))
+    rig.after_move = lambda _p, _s: None
+    rig.restart()
+    assert isinstance(rig.send(rig.closed(sku="caviar"))[-1], Ack)  # resent: a duplicate
+    assert rig.state() is PurchaseState.IN_REVIEW and rig.processor.captured_total() == 0
+    rig.clock.advance(seconds=rig.limits.in_review.total_seconds() + 1)
+    rig.checkout.expiry.expire_overdue()
+    assert not rig.processor.open_holds() and rig.processor.captured_total() == 0
+
+
+def test_crash_between_expiry_and_the_void_is_finished_next_round(rig: CheckoutRig) -> None:
+    _approved_visit(rig)
+    rig.clock.advance(hours=1)
+    rig.after_move = _crash_at(PurchaseState.EXPIRED)  # type: ignore[assignment]
+    with pytest.raises(SimulatedCrash):
+        rig.checkout.expiry.expire_overdue()
+    assert rig.state() is PurchaseState.EXPIRED and rig.processor.open_holds()
+    rig.after_move = lambda _p, _s: None
+    rig.restart()
+    rig.checkout.expiry.expire_overdue()  # the recovery loop's next round
+    assert not rig.processor.open_holds()
+    assert rig.purchase().hold_released_at is not None

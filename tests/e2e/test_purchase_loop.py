@@ -21,7 +21,6 @@ from facepay.checkout.charging import NO_CARD, OPEN_DEBT
 from facepay.checkout.identify import MODEL_MISMATCH, NOT_RECOGNISED
 from facepay.errors import FacePayError
 from facepay.notifications import messages_to
-from facepay.qr import issue_qr_token, redeem_qr_token
 from facepay_demo.visits import Pick, Visit, run_visit
 from payments.authorizations.models import Operation
 from payments.ledger.verify import verify_ledger
@@ -46,7 +45,7 @@ def _face(world: World, role: str, seed: int = 1) -> Visit:
 
 
 def _ledger_balanced(world: World) -> bool:
-    return verify_ledger(world.platform.payments.engine).ok
+    return verify_ledger(world.services.payments.engine).ok
 
 
 async def test_face_purchase_end_to_end(world: World) -> None:
@@ -72,7 +71,7 @@ async def test_face_purchase_end_to_end(world: World) -> None:
     assert "cola-355 × 2" in page.text
     assert "5500 KRW" in page.text
     assert httpx.get(f"{world.server.url}/r/not-a-receipt").status_code == 404
-    with world.platform.sessions() as session:
+    with world.services.sessions() as session:
         stock = {
             level.lane_id: level.quantity
             for level in session.scalars(
@@ -89,7 +88,7 @@ async def test_face_purchase_end_to_end(world: World) -> None:
 
 async def test_qr_unlock(world: World) -> None:
     assert world.rig is not None
-    token = issue_qr_token(world.platform, world.people["jisoo"].customer_id)
+    token = world.services.customers.qr.issue(world.people["jisoo"].customer_id)
     visit = Visit("qr", "jisoo", "qr", [encode_qr(token, size_px=360)], [Pick("take", "top-2")])
     seen = await run_visit(world.rig, visit)
     assert seen.decision == "approve"
@@ -100,7 +99,7 @@ async def test_qr_unlock(world: World) -> None:
     assert purchase.captured_amount == 1000
     # The token was used once: the server refuses it from now on.
     with pytest.raises(FacePayError):
-        redeem_qr_token(world.platform, token, world.shop.site_id)
+        world.services.customers.qr.redeem(token, world.shop.site_id)
 
 
 async def test_step_up_tells_twins_apart(world: World) -> None:
@@ -199,7 +198,7 @@ async def test_duplicate_session_closed_charges_once(world: World) -> None:
     assert after.captured_amount == 1500
     assert world.basket(after.id) == {"cola-355": 1}
     assert len(world.receipts(after.id)) == 1
-    with world.platform.payments.engine.connect() as connection:
+    with world.services.payments.engine.connect() as connection:
         captures = connection.execute(
             select(Operation.id).where(
                 Operation.authorization_id == after.authorization_ref, Operation.kind == "capture"

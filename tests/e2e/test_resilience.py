@@ -16,10 +16,10 @@ from conftest import World, make_world
 from server_process import ServerProcess
 from tcp_proxy import TcpProxy
 
-from biometrics.engine import FaceEngine
+from facepay.bootstrap import Services, open_services
+from facepay.db.engine import open_database
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
-from facepay.platform import Platform
 from facepay.processor_settings import ProcessorSettings, SandboxSettings
 from facepay.settings import Settings
 from facepay_demo.faces import DemoFace
@@ -47,13 +47,12 @@ def _paid(rig: CabinetRig, shown_before: int) -> bool:
 
 
 async def test_link_lost_mid_session_delivers_the_close_later(
-    live_platform: Platform,
+    live_services: Services,
     live_server: Any,
-    engine: FaceEngine,
     faces: dict[str, DemoFace],
     tmp_path: Path,
 ) -> None:
-    world = await make_world(live_platform, live_server, engine, faces, tmp_path)
+    world = await make_world(live_services, live_server, faces, tmp_path)
     proxy = TcpProxy("127.0.0.1", live_server.port)
     proxy.start()
     rig = build_rig(world.state_dir, gateway_url=f"ws://127.0.0.1:{proxy.port}/v1/cabinets/ws")
@@ -84,7 +83,7 @@ async def test_link_lost_mid_session_delivers_the_close_later(
 
 @dataclass
 class Servers:
-    platform: Platform
+    services: Services  # the test's own graph on the server's database
     server: ServerProcess
     network: ServerProcess
     url: str
@@ -106,8 +105,8 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
         ),
     )
     init_keys(settings.keys_dir)
-    platform = Platform(settings)
-    upgrade(platform.engine)
+    with open_database(settings.effective_database_url) as db:
+        upgrade(db.engine)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPAY_")}
     network = ServerProcess(
         [
@@ -134,21 +133,26 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     server = ServerProcess(
         [sys.executable, "-m", "facepay", "serve"], server_env, f"http://127.0.0.1:{port}/healthz"
     )
-    network.start()
-    server.start()
-    yield Servers(
-        platform, server, network, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", port
-    )
-    server.stop()
-    network.stop()
-    platform.close()
+    with open_services(settings) as services:
+        network.start()
+        server.start()
+        yield Servers(
+            services,
+            server,
+            network,
+            f"http://127.0.0.1:{port}",
+            f"ws://127.0.0.1:{port}",
+            port,
+        )
+        server.stop()
+        network.stop()
 
 
 @pytest.fixture
 async def killable_world(
-    servers: Servers, engine: FaceEngine, faces: dict[str, DemoFace], tmp_path: Path
+    servers: Servers, faces: dict[str, DemoFace], tmp_path: Path
 ) -> AsyncIterator[World]:
-    world = await make_world(servers.platform, servers, engine, faces, tmp_path)  # type: ignore[arg-type]
+    world = await make_world(servers.services, servers, faces, tmp_path)  # type: ignore[arg-type]
     world.rig = build_rig(world.state_dir)
     await world.rig.start()
     yield world

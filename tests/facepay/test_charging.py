@@ -9,16 +9,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from facepay.bootstrap import Services
 from facepay.checkout.charging import (
     CARD_DECLINED,
     NO_CARD,
     OPEN_DEBT,
-    place_hold,
-    settle_payment,
+    HoldResult,
+    Settlement,
 )
 from facepay.customers.models import Customer
-from facepay.customers.payment_methods import list_payment_methods, set_default_payment_method
-from facepay.platform import Platform
 from facepay_demo.shop import link_card
 from payments.debt import Debt
 from payments.ledger.verify import verify_ledger
@@ -29,8 +28,8 @@ DO_NOT_HONOR = "4000000000000002"
 LIMIT_5000 = "4000000000003410"
 
 
-def new_customer(platform: Platform) -> str:
-    with platform.sessions.begin() as session:
+def new_customer(services: Services) -> str:
+    with services.sessions.begin() as session:
         customer = Customer(display_name="test")
         session.add(customer)
         session.flush()
@@ -38,15 +37,30 @@ def new_customer(platform: Platform) -> str:
 
 
 @pytest.fixture
-def shop(live_platform: Platform, live_server: Any) -> Platform:
-    return live_platform
+def shop(live_services: Services, live_server: Any) -> Services:
+    return live_services
 
 
-def _balanced(platform: Platform) -> bool:
-    return verify_ledger(platform.payments.engine).ok
+def place_hold(
+    services: Services, purchase_id: str, customer_id: str, cabinet_id: str, amount: Money
+) -> HoldResult:
+    return services.checkout.payments.hold(purchase_id, customer_id, cabinet_id, amount)
 
 
-def test_hold_then_partial_capture_releases_the_rest(shop: Platform) -> None:
+def settle_payment(
+    services: Services, purchase_id: str, customer_id: str, authorization_id: str, total: Money
+) -> Settlement:
+    """A close while the hold is still in place (as every visit here is)."""
+    return services.checkout.payments.settle(
+        purchase_id, customer_id, authorization_id, total, hold_released=False
+    )
+
+
+def _balanced(services: Services) -> bool:
+    return verify_ledger(services.payments.engine).ok
+
+
+def test_hold_then_partial_capture_releases_the_rest(shop: Services) -> None:
     customer = new_customer(shop)
     link_card(shop, customer, APPROVE)
     hold = place_hold(shop, "p1", customer, "cab-1", Money(30000, "KRW"))
@@ -62,7 +76,7 @@ def test_hold_then_partial_capture_releases_the_rest(shop: Platform) -> None:
     assert _balanced(shop)
 
 
-def test_nothing_taken_voids_the_hold(shop: Platform) -> None:
+def test_nothing_taken_voids_the_hold(shop: Services) -> None:
     customer = new_customer(shop)
     link_card(shop, customer, APPROVE)
     hold = place_hold(shop, "p2", customer, "cab-1", Money(30000, "KRW"))
@@ -73,7 +87,7 @@ def test_nothing_taken_voids_the_hold(shop: Platform) -> None:
     assert _balanced(shop)
 
 
-def test_basket_above_the_hold_is_incremented(shop: Platform) -> None:
+def test_basket_above_the_hold_is_incremented(shop: Services) -> None:
     customer = new_customer(shop)
     link_card(shop, customer, APPROVE)
     hold = place_hold(shop, "p3", customer, "cab-1", Money(10000, "KRW"))
@@ -83,7 +97,7 @@ def test_basket_above_the_hold_is_incremented(shop: Platform) -> None:
     assert _balanced(shop)
 
 
-def test_no_card_and_declined_card_refuse_the_visit(shop: Platform) -> None:
+def test_no_card_and_declined_card_refuse_the_visit(shop: Services) -> None:
     nobody = new_customer(shop)
     assert place_hold(shop, "p4", nobody, "cab-1", Money(1000, "KRW")).refusal == NO_CARD
     declined = new_customer(shop)
@@ -91,7 +105,7 @@ def test_no_card_and_declined_card_refuse_the_visit(shop: Platform) -> None:
     assert place_hold(shop, "p5", declined, "cab-1", Money(1000, "KRW")).refusal == CARD_DECLINED
 
 
-def test_unpayable_rest_becomes_debt_that_blocks_the_next_visit(shop: Platform) -> None:
+def test_unpayable_rest_becomes_debt_that_blocks_the_next_visit(shop: Services) -> None:
     customer = new_customer(shop)
     link_card(shop, customer, LIMIT_5000)
     hold = place_hold(shop, "p6", customer, "cab-1", Money(3000, "KRW"))
@@ -108,11 +122,11 @@ def test_unpayable_rest_becomes_debt_that_blocks_the_next_visit(shop: Platform) 
     assert _balanced(shop)
 
 
-def test_the_hold_uses_the_card_the_customer_chose(shop: Platform) -> None:
+def test_the_hold_uses_the_card_the_customer_chose(shop: Services) -> None:
     customer = new_customer(shop)
     link_card(shop, customer, APPROVE)
     link_card(shop, customer, DO_NOT_HONOR)
     assert place_hold(shop, "p8", customer, "cab-1", Money(1000, "KRW")).refusal is None
-    declining = next(m for m in list_payment_methods(shop, customer) if not m.is_default)
-    set_default_payment_method(shop, customer, declining.id)
+    declining = next(m for m in shop.customers.cards.list_cards(customer) if not m.is_default)
+    shop.customers.cards.set_default(customer, declining.id)
     assert place_hold(shop, "p9", customer, "cab-1", Money(1000, "KRW")).refusal == CARD_DECLINED

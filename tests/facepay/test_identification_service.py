@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
+from fakes import InMemoryCabinetLink
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from test_customers_support import (
     add_site,
-    face_engine,
     face_photos,
     grant_biometric_consent,
     probe_embedding,
@@ -21,16 +22,16 @@ from test_customers_support import (
 
 from biometrics.engine import FaceEngine
 from biometrics.templates import seal_template
+from facepay.bootstrap import Services, bootstrap
 from facepay.customers import enrollment
 from facepay.customers.data_keys import open_data_key
-from facepay.customers.enrollment import Extraction, enroll_face, extract_template
+from facepay.customers.enrollment import Extraction, extract_template
+from facepay.customers.events import BiometricChange
 from facepay.customers.models import Customer, FaceTemplate
-from facepay.customers.service import delete_customer, join_sites, leave_site
 from facepay.errors import NotFoundError, ValidationError
-from facepay.identification.events import BiometricChange
 from facepay.identification.gallery import SiteGalleries
-from facepay.identification.service import identification_service
-from facepay.platform import Platform
+from facepay.keys.store import ServerKeys
+from facepay.settings import Settings
 
 # Five people enrolled at the site; face 21 never enrolls.
 ENROLLED = (2, 4, 7, 8, 9)
@@ -52,28 +53,51 @@ def _extract_each_face_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(enrollment, "extract_template", cached)
 
 
-async def _enroll(platform: Platform, phone: str, face: int, site_ids: tuple[str, ...]) -> str:
-    customer_id = verified_customer(platform, phone, site_ids)
-    grant_biometric_consent(platform, customer_id)
-    await enroll_face(platform, customer_id, face_photos(face), engine=face_engine())
+@pytest.fixture
+def build_services(
+    settings: Settings, server_keys: ServerKeys, sessions: sessionmaker[Session]
+) -> Iterator[Callable[[], Services]]:
+    """The bootstrap's graph on the migrated database (``sessions`` migrates it), built when
+    the test asks: a test that patches the galleries builds after patching, since the change
+    bus subscribes the galleries' methods as the graph is built."""
+    built: list[Services] = []
+
+    def build() -> Services:
+        built.append(bootstrap(settings, link=InMemoryCabinetLink()))
+        return built[-1]
+
+    yield build
+    for services in built:
+        services.close()
+
+
+@pytest.fixture
+def services(build_services: Callable[[], Services]) -> Services:
+    return build_services()
+
+
+async def _enroll(services: Services, phone: str, face: int, site_ids: tuple[str, ...]) -> str:
+    customer_id = verified_customer(services.customers, phone, site_ids)
+    grant_biometric_consent(services.customers, customer_id)
+    await services.customers.enrollment.enroll(customer_id, face_photos(face))
     return customer_id
 
 
 @pytest.fixture
-async def site(platform: Platform) -> tuple[str, dict[int, str]]:
-    site_id = add_site(platform)
+async def site(services: Services) -> tuple[str, dict[int, str]]:
+    site_id = add_site(services.sessions)
     customers = {
-        face: await _enroll(platform, f"+8210444400{i:02d}", face, (site_id,))
+        face: await _enroll(services, f"+8210444400{i:02d}", face, (site_id,))
         for i, face in enumerate(ENROLLED)
     }
     return site_id, customers
 
 
 async def test_enrolled_faces_are_approved_and_a_stranger_denied(
-    platform: Platform, site: tuple[str, dict[int, str]]
+    services: Services, site: tuple[str, dict[int, str]]
 ) -> None:
     site_id, customers = site
-    service = identification_service(platform)
+    service = services.identification
     for face, customer_id in customers.items():
         outcome = await service.aidentify(site_id, probe_embedding(face))
         assert outcome.decision == "approve", outcome
@@ -87,9 +111,9 @@ async def test_enrolled_faces_are_approved_and_a_stranger_denied(
     assert outcome.reasons == ("below_threshold",)
 
 
-async def test_empty_and_unknown_sites_and_bad_probes(platform: Platform) -> None:
-    service = identification_service(platform)
-    empty = add_site(platform, "empty")
+async def test_empty_and_unknown_sites_and_bad_probes(services: Services) -> None:
+    service = services.identification
+    empty = add_site(services.sessions, "empty")
     assert service.identify(empty, probe_embedding(2)).reasons == ("empty_gallery",)
     with pytest.raises(NotFoundError):
         service.identify("no-such-site", probe_embedding(2))
@@ -101,24 +125,24 @@ async def test_empty_and_unknown_sites_and_bad_probes(platform: Platform) -> Non
 
 
 async def test_galleries_follow_enrollment_deletion_and_withdrawal(
-    platform: Platform, site: tuple[str, dict[int, str]]
+    services: Services, site: tuple[str, dict[int, str]]
 ) -> None:
     site_id, customers = site
-    service = identification_service(platform)
+    service = services.identification
     assert service.identify(site_id, probe_embedding(STRANGER)).decision == "deny"
     assert service.galleries.built_sites() == [site_id]
     # Enrolls after the gallery was built: found on the very next search.
-    newcomer = await _enroll(platform, "+821044449999", STRANGER, (site_id,))
+    newcomer = await _enroll(services, "+821044449999", STRANGER, (site_id,))
     outcome = service.identify(site_id, probe_embedding(STRANGER))
     assert outcome.decision == "approve" and outcome.customer_id == newcomer
     assert outcome.gallery_size == len(ENROLLED) + 1
-    delete_customer(platform, newcomer, actor="test")
+    services.customers.accounts.delete(newcomer, actor="test")
     assert service.identify(site_id, probe_embedding(STRANGER)).decision == "deny"
-    grant_biometric_consent(platform, customers[7], "withdrawn")
+    grant_biometric_consent(services.customers, customers[7], "withdrawn")
     assert service.identify(site_id, probe_embedding(7)).decision == "deny"
-    leave_site(platform, customers[8], site_id)
+    services.customers.accounts.leave_site(customers[8], site_id)
     assert service.identify(site_id, probe_embedding(8)).decision == "deny"
-    join_sites(platform, customers[8], [site_id])
+    services.customers.accounts.join_sites(customers[8], [site_id])
     assert service.identify(site_id, probe_embedding(8)).customer_id == customers[8]
     # A rebuild from the database agrees with the live updates.
     service.galleries.invalidate()
@@ -127,22 +151,22 @@ async def test_galleries_follow_enrollment_deletion_and_withdrawal(
     assert service.identify(site_id, probe_embedding(2)).gallery_size == len(ENROLLED) - 1
 
 
-async def test_cohorts_are_separate(platform: Platform) -> None:
-    here, there = add_site(platform, "here"), add_site(platform, "there")
-    customer_id = await _enroll(platform, "+821044440100", 10, (there,))
-    service = identification_service(platform)
+async def test_cohorts_are_separate(services: Services) -> None:
+    here, there = add_site(services.sessions, "here"), add_site(services.sessions, "there")
+    customer_id = await _enroll(services, "+821044440100", 10, (there,))
+    service = services.identification
     assert sorted(service.warm()) == sorted([here, there]) == service.galleries.built_sites()
     assert service.identify(here, probe_embedding(10)).reasons == ("empty_gallery",)
     assert service.identify(there, probe_embedding(10)).customer_id == customer_id
 
 
-async def test_look_alikes_need_a_step_up_that_narrows_by_last_four(platform: Platform) -> None:
+async def test_look_alikes_need_a_step_up_that_narrows_by_last_four(services: Services) -> None:
     """Two customers with the same face (twins, or one person with two accounts)."""
-    site_id = add_site(platform)
-    first = await _enroll(platform, "+821044441111", 11, (site_id,))
-    second = await _enroll(platform, "+821044442222", 11, (site_id,))
-    other = await _enroll(platform, "+821044443333", 12, (site_id,))
-    service = identification_service(platform)
+    site_id = add_site(services.sessions)
+    first = await _enroll(services, "+821044441111", 11, (site_id,))
+    second = await _enroll(services, "+821044442222", 11, (site_id,))
+    other = await _enroll(services, "+821044443333", 12, (site_id,))
+    service = services.identification
     probe = probe_embedding(11)
     outcome = service.identify(site_id, probe)
     assert outcome.decision == "step_up" and outcome.customer_id is None
@@ -163,32 +187,34 @@ async def test_look_alikes_need_a_step_up_that_narrows_by_last_four(platform: Pl
             service.identify_with_step_up(site_id, probe, bad)
 
 
-async def test_templates_of_another_pack_are_never_mixed(platform: Platform) -> None:
-    site_id = add_site(platform)
-    customer_id = await _enroll(platform, "+821044445555", 13, (site_id,))
-    with platform.sessions.begin() as session:
+async def test_templates_of_another_pack_are_never_mixed(services: Services) -> None:
+    site_id = add_site(services.sessions)
+    customer_id = await _enroll(services, "+821044445555", 13, (site_id,))
+    with services.sessions.begin() as session:
         customer = session.get(Customer, customer_id)
         assert customer is not None
-        key = open_data_key(platform.keys.kek, customer)
+        key = open_data_key(services.keys.kek, customer)
         template = session.scalars(select(FaceTemplate)).one()
         old = seal_template(probe_embedding(13), key, customer_id, "w600k_r50-0123456789abcdef", 1)
         template.model_pack_id = "w600k_r50-0123456789abcdef"
         template.sealed = old.to_bytes()
-    service = identification_service(platform)
+    service = services.identification
     assert service.needs_reenrollment(site_id) == {customer_id}
     assert service.identify(site_id, probe_embedding(13)).reasons == ("empty_gallery",)
     # Re-enrolling with the current pack clears the flag at once.
-    await enroll_face(platform, customer_id, face_photos(13), engine=face_engine())
+    await services.customers.enrollment.enroll(customer_id, face_photos(13))
     assert service.needs_reenrollment(site_id) == set()
     assert service.identify(site_id, probe_embedding(13)).customer_id == customer_id
 
 
 async def test_a_change_during_a_gallery_build_is_not_lost(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
+    build_services: Callable[[], Services],
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The build read the cohort just before an enrollment committed; the change event
     arrives while the build is still running and must not be dropped."""
-    site_id = add_site(platform)
+    site_id = add_site(sessions)
     read_done, change_arrived, go = threading.Event(), threading.Event(), threading.Event()
     build, on_change = SiteGalleries._build, SiteGalleries.on_change
 
@@ -208,13 +234,14 @@ async def test_a_change_during_a_gallery_build_is_not_lost(
 
     monkeypatch.setattr(SiteGalleries, "_build", slow_build)
     monkeypatch.setattr(SiteGalleries, "on_change", noticed)
-    service = identification_service(platform)
+    services = build_services()  # after patching: the change bus holds the patched method
+    service = services.identification
     first = threading.Thread(target=service.identify, args=(site_id, probe_embedding(15)))
     first.start()
     assert read_done.wait(10)
     releaser = threading.Thread(target=release_build_after_the_change)
     releaser.start()
-    customer_id = await _enroll(platform, "+821044446666", 15, (site_id,))
+    customer_id = await _enroll(services, "+821044446666", 15, (site_id,))
     first.join(10)
     releaser.join(10)
     outcome = service.identify(site_id, probe_embedding(15))

@@ -52,6 +52,11 @@ class PurchaseClosing:
             if purchase is None:
                 log.warning("cabinet %s closed unknown session %s", cabinet_id, message.session_id)
                 return [_rejected(message, "unknown session")]
+            if (
+                purchase.state == PurchaseState.IN_REVIEW
+                and purchase.close_message_id == message.id
+            ):
+                return [_rejected(message, purchase.review_reason or "")]  # a resend: same answer
             # hold_amount is set by the move to unlocked: a purchase that expired before
             # it never opened the door, so a close for it is not believed.
             if purchase.state not in _CLOSABLE or purchase.hold_amount == 0:
@@ -59,7 +64,7 @@ class PurchaseClosing:
             # The basket is a claim: checked against the server's own catalogue, planogram,
             # stock and site limit first; one that fails is reviewed, never charged.
             verdict = check_basket(session, cabinet_id, message.lines)
-            problems = [problem.detail for problem in verdict.problems]
+            problems = verdict.problems
             basket = price_basket(session, purchase.currency, message.lines)
             # A refused basket records no lines: staff review it from the cabinet's report.
             lines = () if problems else basket.lines
@@ -79,9 +84,10 @@ class PurchaseClosing:
             purchase.review_required = message.review or bool(problems)
             late = purchase.state == PurchaseState.EXPIRED
             target = PurchaseState.IN_REVIEW if problems else PurchaseState.CLOSED
-            reason = "; ".join(problems) or ("closed after expiry" if late else "door closed")
+            # verdict.reason is clipped to what the review column and an ErrorReply hold
+            reason = verdict.reason or ("closed after expiry" if late else "door closed")
             self.book.move_in(
-                session, purchase, target, reason=reason, review_reason=reason or None
+                session, purchase, target, reason=reason, review_reason=verdict.reason or None
             )
             purchase_id = purchase.id
         self.book.after_move(purchase_id, target)

@@ -25,20 +25,19 @@ from sqlalchemy import func, select, text
 from websockets.asyncio.client import ClientConnection, connect
 
 from cabinet_runtime import protocol as p
+from facepay.bootstrap import Services
 from facepay.cabinets.service import (
     LaneSpec,
-    ProductSpec,
     create_cabinet,
     create_site,
     issue_provisioning_code,
     set_planogram,
-    upsert_products,
 )
 from facepay.catalog.models import InventoryLevel
-from facepay.checkout.charging import place_hold
+from facepay.catalog.products import ProductSpec, upsert_products
 from facepay.checkout.models import PurchaseSession, Receipt, SessionLine
+from facepay.checkout.states import PurchaseState
 from facepay.customers.models import Customer
-from facepay.platform import Platform
 from facepay_demo.server import BackgroundServer
 from facepay_demo.shop import link_card
 from payments.money import Money
@@ -52,7 +51,7 @@ HOLD = 30_000
 
 @dataclass
 class Shop:
-    platform: Platform
+    services: Services
     cabinet_id: str
     key: Ed25519PrivateKey
     gateway_url: str
@@ -60,25 +59,25 @@ class Shop:
     authorization_id: str
 
     def purchase(self) -> PurchaseSession:
-        with self.platform.sessions() as session:
+        with self.services.sessions() as session:
             found = session.get(PurchaseSession, self.purchase_id)
             assert found is not None
             session.expunge(found)
             return found
 
     def stock(self) -> dict[str, int]:
-        with self.platform.sessions() as session:
+        with self.services.sessions() as session:
             rows = session.scalars(
                 select(InventoryLevel).where(InventoryLevel.cabinet_id == self.cabinet_id)
             )
             return {row.lane_id: row.quantity for row in rows}
 
     def count(self, model: type[Any]) -> int:
-        with self.platform.sessions() as session:
+        with self.services.sessions() as session:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
     def captured(self) -> int:
-        return self.platform.payments.authorizations.get(self.authorization_id).captured
+        return self.services.payments.authorizations.get(self.authorization_id).captured
 
 
 def _raw_key(key: Ed25519PrivateKey) -> bytes:
@@ -86,11 +85,11 @@ def _raw_key(key: Ed25519PrivateKey) -> bytes:
 
 
 @pytest.fixture
-def shop(live_platform: Platform, live_server: BackgroundServer) -> Shop:
+def shop(live_services: Services, live_server: BackgroundServer) -> Shop:
     """A cabinet with colas in A1 and bars in A2, and a customer's door already unlocked
     with a real hold on a real (sandbox) card."""
-    platform = live_platform
-    with platform.sessions.begin() as session:
+    services = live_services
+    with services.sessions.begin() as session:
         site = create_site(session, "hostile corner", "KRW", max_basket_amount=SITE_MAXIMUM)
         upsert_products(
             session,
@@ -110,26 +109,21 @@ def shop(live_platform: Platform, live_server: BackgroundServer) -> Shop:
         customer = Customer(display_name="shopper")
         session.add(customer)
         session.flush()
-        purchase = PurchaseSession(
-            cabinet_id=cabinet.id,
-            cabinet_session_id="visit-1",
-            customer_id=customer.id,
-            auth_method="face",
-            state="identifying",
-            currency="KRW",
-        )
-        session.add(purchase)
-        session.flush()
-        ids = (cabinet.id, customer.id, purchase.id)
-    cabinet_id, customer_id, purchase_id = ids
-    link_card(platform, customer_id, APPROVE)
-    hold = place_hold(platform, purchase_id, customer_id, cabinet_id, Money(HOLD, "KRW"))
+        cabinet_id, customer_id = cabinet.id, customer.id
+    book = services.checkout.book
+    purchase, _ = book.open(cabinet_id, "visit-1", auth_method="face", currency="KRW")
+    purchase_id = purchase.id
+    book.move(purchase_id, PurchaseState.AUTHORIZING, reason="known", customer_id=customer_id)
+    link_card(services, customer_id, APPROVE)
+    hold = services.checkout.payments.hold(purchase_id, customer_id, cabinet_id, Money(HOLD, "KRW"))
     assert hold.refusal is None and hold.authorization_id is not None
-    with platform.sessions.begin() as session:
-        unlocked = session.get(PurchaseSession, purchase_id)
-        assert unlocked is not None
-        unlocked.state, unlocked.authorization_ref = "unlocked", hold.authorization_id
-        unlocked.hold_amount = hold.held
+    book.move(
+        purchase_id,
+        PurchaseState.UNLOCKED,
+        reason="hold placed",
+        authorization_ref=hold.authorization_id,
+        hold_amount=hold.held,
+    )
     key = Ed25519PrivateKey.generate()
     answer = httpx.post(
         f"{live_server.url}{p.PROVISION_PATH}",
@@ -138,7 +132,7 @@ def shop(live_platform: Platform, live_server: BackgroundServer) -> Shop:
     )
     assert answer.status_code == 200, answer.text
     gateway_url = msgspec.json.decode(answer.content, type=p.ProvisionResponse).gateway_url
-    return Shop(platform, cabinet_id, key, gateway_url, purchase_id, hold.authorization_id)
+    return Shop(services, cabinet_id, key, gateway_url, purchase_id, hold.authorization_id)
 
 
 @pytest.fixture
@@ -254,11 +248,39 @@ async def test_an_impossible_basket_goes_to_review_and_is_not_charged(
     await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
     await _link_still_up(cabinet)
     purchase = shop.purchase()
-    assert purchase.state == "review"
+    assert purchase.state == PurchaseState.IN_REVIEW
     assert purchase.review_required
     assert purchase.review_reason is not None and problem in purchase.review_reason
     _assert_nothing_settled(shop)
     # a resend gets the same answer and still charges nothing
+    await cabinet.send(frame)
+    again = await _error_for(cabinet, message_id)
+    assert (again.code, again.detail) == (reply.code, reply.detail)
+    await _link_still_up(cabinet)
+    _assert_nothing_settled(shop)
+
+
+async def test_a_basket_with_more_problems_than_a_reply_holds_is_still_refused(
+    shop: Shop, cabinet: ClientConnection
+) -> None:
+    """The most lines a close may carry, each wrong twice over: the reason is clipped to
+    what the review column and an ErrorReply hold, so the cabinet can read the answer and
+    the purchase still goes to review (on PostgreSQL a longer reason would not fit)."""
+    lines = [
+        {"lane": f"Z{i:02d}".ljust(p.MAX_ID_CHARS, "z"), "sku": "x" * p.MAX_ID_CHARS, "qty": 1}
+        for i in range(p.MAX_BASKET_LINES)
+    ]
+    message_id, frame = _frame(_close(*lines))
+    await cabinet.send(frame)
+    reply = await _error_for(cabinet, message_id)
+    assert reply.code == "basket_rejected"
+    assert len(reply.detail) <= p.MAX_TEXT_CHARS and reply.detail.endswith("...")
+    assert "is not in the cabinet's planogram" in reply.detail
+    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    purchase = shop.purchase()
+    assert purchase.state == PurchaseState.IN_REVIEW
+    assert purchase.review_reason == reply.detail
+    _assert_nothing_settled(shop)
     await cabinet.send(frame)
     again = await _error_for(cabinet, message_id)
     assert (again.code, again.detail) == (reply.code, reply.detail)
@@ -294,7 +316,7 @@ async def test_a_malformed_close_is_refused_and_charges_nothing(
     await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
     await _link_still_up(cabinet)
     purchase = shop.purchase()
-    assert purchase.state == "review"
+    assert purchase.state == PurchaseState.IN_REVIEW
     assert purchase.review_reason is not None and problem in purchase.review_reason
     _assert_nothing_settled(shop)
 
@@ -304,7 +326,7 @@ async def test_a_handler_that_fails_answers_that_message_and_keeps_the_link(
 ) -> None:
     """A fault inside the server (here: a table gone) is one message's error, not the
     link's; unacknowledged, the message comes again and is then handled."""
-    with shop.platform.engine.begin() as connection:
+    with shop.services.engine.begin() as connection:
         connection.execute(text("ALTER TABLE session_lines RENAME TO session_lines_away"))
     message_id, frame = _frame(_close({"lane": "A1", "sku": "cola", "qty": 1}))
     await cabinet.send(frame)
@@ -312,7 +334,7 @@ async def test_a_handler_that_fails_answers_that_message_and_keeps_the_link(
     assert reply.code == "internal_error"
     await _link_still_up(cabinet)
     assert shop.purchase().state == "unlocked"
-    with shop.platform.engine.begin() as connection:
+    with shop.services.engine.begin() as connection:
         connection.execute(text("ALTER TABLE session_lines_away RENAME TO session_lines"))
     _assert_nothing_settled(shop)
     await cabinet.send(frame)  # what the cabinet's outbox does

@@ -13,18 +13,20 @@ from litestar.channels import ChannelsPlugin
 from websockets.asyncio.client import connect
 
 from api.app import create_app
-from api.gateway import GATEWAY_PATH, cabinet_channel
+from api.cabinets.channels_link import cabinet_channel
 from cabinet_runtime import protocol as p
+from facepay.bootstrap import Services
+from facepay.cabinets.provisioning import GATEWAY_PATH
 from facepay.cabinets.service import (
     create_cabinet,
     create_site,
     issue_provisioning_code,
     redeem_provisioning_code,
 )
+from facepay.db.engine import open_database
 from facepay.db.migrate import upgrade
 from facepay.keys.signing import public_key_bytes
 from facepay.keys.store import init_keys
-from facepay.platform import Platform
 from facepay.settings import Settings
 from facepay_demo.server import BackgroundServer, free_port
 
@@ -34,31 +36,29 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 def two_nodes(
     tmp_path: Path, redis_url: str
-) -> Iterator[tuple[Platform, BackgroundServer, BackgroundServer]]:
+) -> Iterator[tuple[Services, BackgroundServer, BackgroundServer]]:
     base = Settings(data_dir=tmp_path, redis_url=redis_url)
     init_keys(base.keys_dir)
-    platforms, servers = [], []
+    with open_database(base.effective_database_url) as db:
+        upgrade(db.engine)
+    servers = []
     for _ in range(2):
         settings = msgspec.structs.replace(base, port=free_port())
-        platform = Platform(settings)
-        upgrade(platform.engine)
-        server = BackgroundServer(create_app(platform), settings.port)
+        server = BackgroundServer(create_app(settings), settings.port)
         server.start()
-        platforms.append(platform)
         servers.append(server)
-    yield platforms[0], servers[0], servers[1]
+    yield servers[0].app.state.services, servers[0], servers[1]
     for server in servers:
         server.stop()
-    for platform in platforms:
-        platform.close()
+        server.app.state.services.close()
 
 
 async def test_a_message_published_on_one_node_reaches_a_cabinet_on_another(
-    two_nodes: tuple[Platform, BackgroundServer, BackgroundServer],
+    two_nodes: tuple[Services, BackgroundServer, BackgroundServer],
 ) -> None:
-    platform, node_a, node_b = two_nodes
+    services, node_a, node_b = two_nodes
     device = Ed25519PrivateKey.generate()
-    with platform.sessions.begin() as session:
+    with services.sessions.begin() as session:
         site = create_site(session, "site", "KRW")
         cabinet = create_cabinet(session, site.id, "c", hold_amount=1000)
         code = issue_provisioning_code(session, cabinet.id)

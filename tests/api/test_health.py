@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,30 +10,31 @@ from sqlalchemy.engine import make_url
 from tcp_proxy import TcpProxy
 
 from api.app import create_app
+from facepay.db.engine import open_database
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
-from facepay.platform import Platform
 from facepay.settings import Settings
 
 
-def _ready_platform(settings: Settings) -> Platform:
+def _ready(settings: Settings) -> Settings:
+    """Keys made and the database migrated, as `facepay keys init` and `db upgrade` do."""
     init_keys(settings.keys_dir)
-    platform = Platform(settings)
-    upgrade(platform.engine)
-    return platform
+    with open_database(settings.effective_database_url) as db:
+        upgrade(db.engine)
+    return settings
 
 
 def test_healthz_and_openapi(tmp_path: Path) -> None:
-    platform = _ready_platform(Settings(data_dir=tmp_path))
-    with TestClient(app=create_app(platform)) as client:
+    settings = _ready(Settings(data_dir=tmp_path))
+    with TestClient(app=create_app(settings)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         schema = client.get("/schema/openapi.json").json()
         assert "/readyz" in schema["paths"]
 
 
 def test_readyz_reports_each_part(tmp_path: Path) -> None:
-    platform = _ready_platform(Settings(data_dir=tmp_path))
-    with TestClient(app=create_app(platform)) as client:
+    settings = _ready(Settings(data_dir=tmp_path))
+    with TestClient(app=create_app(settings)) as client:
         response = client.get("/readyz")
     assert response.status_code == 200
     body = response.json()
@@ -41,8 +43,13 @@ def test_readyz_reports_each_part(tmp_path: Path) -> None:
 
 
 def test_readyz_fails_without_keys_and_behind_migrations(tmp_path: Path) -> None:
-    platform = Platform(Settings(data_dir=tmp_path))
-    with TestClient(app=create_app(platform)) as client:
+    settings = Settings(data_dir=tmp_path)
+    # The bootstrap loads the keys when the app is built (a server never starts without
+    # them); readiness reads them again on every probe, so they go away after that.
+    init_keys(settings.keys_dir)
+    app = create_app(settings)
+    shutil.rmtree(settings.keys_dir)
+    with TestClient(app=app) as client:
         response = client.get("/readyz")
     assert response.status_code == 503
     failed = {c["name"] for c in response.json()["checks"] if not c["ok"]}
@@ -53,8 +60,8 @@ def test_readyz_follows_an_sqlite_file_that_goes_away(tmp_path: Path) -> None:
     db_dir = tmp_path / "db"
     db_dir.mkdir()
     settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{db_dir}/fp.db")
-    platform = _ready_platform(settings)
-    with TestClient(app=create_app(platform)) as client:
+    _ready(settings)
+    with TestClient(app=create_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
         db_dir.rename(tmp_path / "db-away")  # the volume is gone
         down = client.get("/readyz")
@@ -80,8 +87,8 @@ def test_readyz_503_while_postgres_is_unreachable(
     tmp_path: Path, proxy: tuple[TcpProxy, str]
 ) -> None:
     relay, proxied_url = proxy
-    platform = _ready_platform(Settings(data_dir=tmp_path, database_url=proxied_url))
-    with TestClient(app=create_app(platform)) as client:
+    settings = _ready(Settings(data_dir=tmp_path, database_url=proxied_url))
+    with TestClient(app=create_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
         relay.stop()
         down = client.get("/readyz")
@@ -92,8 +99,8 @@ def test_readyz_503_while_postgres_is_unreachable(
 
 
 def test_unknown_route_is_a_problem_document(tmp_path: Path) -> None:
-    platform = _ready_platform(Settings(data_dir=tmp_path))
-    with TestClient(app=create_app(platform)) as client:
+    settings = _ready(Settings(data_dir=tmp_path))
+    with TestClient(app=create_app(settings)) as client:
         response = client.get("/no-such-thing")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")

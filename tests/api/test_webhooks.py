@@ -9,9 +9,9 @@ from pathlib import Path
 from litestar.testing import TestClient
 
 from api.app import create_app
+from facepay.db.engine import open_database
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
-from facepay.platform import Platform
 from facepay.processor_settings import ProcessorSettings, StripeSettings
 from facepay.settings import Settings
 from payments.webhooks_inbound import signature_header
@@ -22,10 +22,14 @@ SECRET = "whsec_test_0123456789abcdef"
 def _client(tmp_path: Path, secret: str | None = SECRET) -> TestClient:  # type: ignore[type-arg]
     stripe = StripeSettings(secret_key="sk_test_unused", webhook_secret=secret)
     settings = Settings(data_dir=tmp_path, processors=ProcessorSettings(stripe=stripe))
+    _ready(settings)
+    return TestClient(app=create_app(settings))
+
+
+def _ready(settings: Settings) -> None:
     init_keys(settings.keys_dir)
-    platform = Platform(settings)
-    upgrade(platform.engine)
-    return TestClient(app=create_app(platform))
+    with open_database(settings.effective_database_url) as db:
+        upgrade(db.engine)
 
 
 def _event(event_id: str) -> bytes:
@@ -66,12 +70,10 @@ def test_endpoint_is_off_without_a_secret(tmp_path: Path) -> None:
 
 def test_endpoint_is_off_without_the_stripe_processor(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)  # the sandbox alone
-    init_keys(settings.keys_dir)
-    platform = Platform(settings)
-    upgrade(platform.engine)
+    _ready(settings)
     body = _event("evt_off")
     header = signature_header([SECRET], int(time.time()), body)
-    with TestClient(app=create_app(platform)) as client:
+    with TestClient(app=create_app(settings)) as client:
         answer = client.post(
             "/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": header}
         )

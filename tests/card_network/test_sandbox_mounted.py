@@ -41,10 +41,11 @@ def test_mounted_under_a_prefix() -> None:
 
 
 def _server_app(tmp_path: Any, processors: Any) -> Litestar:
+    from facepay.platform import Platform
+
     from api.app import create_app
     from facepay.db.migrate import upgrade
     from facepay.keys.store import init_keys
-    from facepay.platform import Platform
     from facepay.settings import Settings
 
     settings = Settings(data_dir=tmp_path, processors=processors)

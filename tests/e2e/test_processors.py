@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from facepay.platform import Platform
 from sqlalchemy import select
 from stripe_double import StripeDouble, running_double
 
@@ -26,7 +27,6 @@ from facepay.checkout.models import PurchaseSession, Receipt
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
 from facepay.notifications import messages_to
-from facepay.platform import Platform
 from facepay.processor_settings import (
     PartnerSettings,
     ProcessorSettings,

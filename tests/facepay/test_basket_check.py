@@ -8,22 +8,17 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from cabinet_runtime.protocol import BasketLine
-from facepay.cabinets.service import (
-    LaneSpec,
-    ProductSpec,
-    create_cabinet,
-    create_site,
-    set_planogram,
-    upsert_products,
-)
+from facepay.cabinets.service import LaneSpec, create_cabinet, create_site, set_planogram
+from facepay.catalog.products import ProductSpec, upsert_products
 from facepay.checkout.basket_check import BasketVerdict, check_basket
 from facepay.cli import main
 from facepay.customers.basket_limits import DEFAULT_MAX_BASKET
 from facepay.customers.models import Site
+from facepay.db.engine import open_database
 from facepay.errors import ValidationError
-from facepay.platform import Platform
 from payments.money import CURRENCY_EXPONENTS
 
 
@@ -32,8 +27,8 @@ def _line(lane: str, sku: str, qty: int) -> BasketLine:
 
 
 @pytest.fixture
-def cabinet_id(platform: Platform) -> str:
-    with platform.sessions.begin() as session:
+def cabinet_id(sessions: sessionmaker[Session]) -> str:
+    with sessions.begin() as session:
         site = create_site(session, "corner", "KRW", max_basket_amount=10_000)
         upsert_products(
             session,
@@ -54,23 +49,23 @@ def cabinet_id(platform: Platform) -> str:
         return cabinet.id
 
 
-def _verdict(platform: Platform, cabinet_id: str, *lines: BasketLine) -> BasketVerdict:
-    with platform.sessions() as session:
+def _verdict(sessions: sessionmaker[Session], cabinet_id: str, *lines: BasketLine) -> BasketVerdict:
+    with sessions() as session:
         return check_basket(session, cabinet_id, lines)
 
 
 def test_a_basket_the_server_can_explain_passes_at_catalogue_prices(
-    platform: Platform, cabinet_id: str
+    sessions: sessionmaker[Session], cabinet_id: str
 ) -> None:
-    verdict = _verdict(platform, cabinet_id, _line("A1", "cola", 4), _line("B1", "bar", 1))
+    verdict = _verdict(sessions, cabinet_id, _line("A1", "cola", 4), _line("B1", "bar", 1))
     assert verdict.ok and verdict.reason == ""
     assert (verdict.total, verdict.currency) == (4 * 1500 + 2500, "KRW")
-    assert _verdict(platform, cabinet_id).ok, "an empty basket is possible"
+    assert _verdict(sessions, cabinet_id).ok, "an empty basket is possible"
 
 
-def test_every_problem_is_named(platform: Platform, cabinet_id: str) -> None:
+def test_every_problem_is_named(sessions: sessionmaker[Session], cabinet_id: str) -> None:
     verdict = _verdict(
-        platform,
+        sessions,
         cabinet_id,
         _line("A1", "cola", 3),
         _line("A1", "cola", 2),  # with the line above: 5 from a lane holding 4
@@ -93,29 +88,33 @@ def test_every_problem_is_named(platform: Platform, cabinet_id: str) -> None:
 
 
 def test_the_site_maximum_is_checked_on_catalogue_prices(
-    platform: Platform, cabinet_id: str
+    sessions: sessionmaker[Session], cabinet_id: str
 ) -> None:
-    at_most = _verdict(platform, cabinet_id, _line("A1", "cola", 3), _line("B1", "bar", 2))
+    at_most = _verdict(sessions, cabinet_id, _line("A1", "cola", 3), _line("B1", "bar", 2))
     assert at_most.ok and at_most.total == 9500
-    above = _verdict(platform, cabinet_id, _line("A1", "cola", 4), _line("B1", "bar", 2))
+    above = _verdict(sessions, cabinet_id, _line("A1", "cola", 4), _line("B1", "bar", 2))
     assert [problem.code for problem in above.problems] == ["above_site_maximum"]
     assert "11000 KRW is above the site's maximum of 10000 KRW" in above.reason
 
 
-def test_stock_is_the_servers_not_the_cabinets(platform: Platform, cabinet_id: str) -> None:
+def test_stock_is_the_servers_not_the_cabinets(
+    sessions: sessionmaker[Session], cabinet_id: str
+) -> None:
     from facepay.catalog.models import InventoryLevel
 
-    with platform.sessions.begin() as session:
+    with sessions.begin() as session:
         level = session.get(InventoryLevel, (cabinet_id, "A1"))
         assert level is not None
         level.quantity = 1
-    assert not _verdict(platform, cabinet_id, _line("A1", "cola", 2)).ok
-    assert _verdict(platform, cabinet_id, _line("A1", "cola", 1)).ok
+    assert not _verdict(sessions, cabinet_id, _line("A1", "cola", 2)).ok
+    assert _verdict(sessions, cabinet_id, _line("A1", "cola", 1)).ok
 
 
-def test_reasons_are_clipped_to_the_review_column(platform: Platform, cabinet_id: str) -> None:
+def test_reasons_are_clipped_to_the_review_column(
+    sessions: sessionmaker[Session], cabinet_id: str
+) -> None:
     lines = [_line(f"Z{i}", "x" * 60, 1) for i in range(64)]
-    verdict = _verdict(platform, cabinet_id, *lines)
+    verdict = _verdict(sessions, cabinet_id, *lines)
     assert len(verdict.reason) == 500 and verdict.reason.endswith("...")
 
 
@@ -127,8 +126,10 @@ def test_every_accepted_currency_has_a_default_maximum() -> None:
     assert DEFAULT_MAX_BASKET["KRW"] == 500_000
 
 
-def test_a_site_gets_its_currencys_default_maximum_unless_given_one(platform: Platform) -> None:
-    with platform.sessions.begin() as session:
+def test_a_site_gets_its_currencys_default_maximum_unless_given_one(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
         krw = create_site(session, "a", "KRW")
         usd = create_site(session, "b", "USD", max_basket_amount=12_345)
         direct = Site(name="made directly", currency="JPY")  # the column default applies too
@@ -159,7 +160,7 @@ def test_create_site_takes_a_maximum_on_the_command_line(
     assert "max basket must be a positive amount" in capsys.readouterr().err
     from facepay.settings import load_settings
 
-    with Platform(load_settings()) as platform, platform.sessions() as session:
+    with open_database(load_settings().effective_database_url) as db, db.sessions() as session:
         limits = {
             name: limit
             for name, limit in session.execute(select(Site.name, Site.max_basket_amount))

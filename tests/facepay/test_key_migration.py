@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from facepay.platform import Platform
 from sqlalchemy import Engine
 
 from facepay.cli import main
@@ -32,7 +33,6 @@ from facepay.keys.secrets import (
 from facepay.keys.signing import load_signing_key
 from facepay.keys.store import init_keys, load_keys, load_server_keys
 from facepay.payment_services import build_payment_services, sandbox_api_key
-from facepay.platform import Platform
 from facepay.settings import Settings
 from facepay.setup import prepare_for_serving
 from payments.db import create_payments_engine

@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from facepay.platform import Platform
 from sqlalchemy import select
 
 from facepay.customers.data_keys import issue_data_key, open_data_key
@@ -21,7 +22,6 @@ from facepay.keys.signing import (
     retired_signing_keys,
 )
 from facepay.keys.store import init_keys, load_keys
-from facepay.platform import Platform
 
 
 def _mode(path: Path) -> int:

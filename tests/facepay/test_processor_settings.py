@@ -249,11 +249,11 @@ def test_a_processor_not_enabled_is_not_built(tmp_path: Path) -> None:
 def test_a_site_may_name_its_own_default_processor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from facepay.platform import Platform
     from sqlalchemy import select
 
     from facepay.cli import main
     from facepay.customers.models import Site
-    from facepay.platform import Platform
 
     for key in [k for k in os.environ if k.startswith("FACEPAY_")]:
         monkeypatch.delenv(key)

@@ -41,18 +41,17 @@ def test_mounted_under_a_prefix() -> None:
 
 
 def _server_app(tmp_path: Any, processors: Any) -> Litestar:
-    from facepay.platform import Platform
-
     from api.app import create_app
+    from facepay.db.engine import open_database
     from facepay.db.migrate import upgrade
     from facepay.keys.store import init_keys
     from facepay.settings import Settings
 
     settings = Settings(data_dir=tmp_path, processors=processors)
     init_keys(settings.keys_dir)
-    platform = Platform(settings)
-    upgrade(platform.engine)
-    return create_app(platform)
+    with open_database(settings.effective_database_url) as db:
+        upgrade(db.engine)
+    return create_app(settings)
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,6 @@ from facepay.keys.secrets import (
 from facepay.keys.signing import load_signing_key
 from facepay.keys.store import init_keys, load_keys, load_server_keys
 from facepay.payment_services import build_payment_services, sandbox_api_key
-from facepay.platform import Platform
 from facepay.settings import Settings
 from facepay.setup import prepare_for_serving
 from payments.db import create_payments_engine
@@ -164,8 +163,7 @@ def test_migrate_without_keys_says_to_init(
 
 def test_serve_in_development_migrates_before_its_checks(old_install: Settings) -> None:
     said: list[str] = []
-    with Platform(old_install) as platform:
-        prepare_for_serving(platform, said.append)
+    prepare_for_serving(old_install, said.append)
     assert any("moved the secrets derived from the signing key" in line for line in said)
     expected = old_derivation(old_install.keys_dir, "facepay/customer-session/v1")
     assert load_keys(old_install.keys_dir).secrets.current(CUSTOMER_SESSION) == (1, expected)

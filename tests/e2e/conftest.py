@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from biometrics.engine import FaceEngine
+from facepay.bootstrap import Services
 from facepay.checkout.models import PurchaseSession, Receipt, SessionLine
-from facepay.platform import Platform
 from facepay_demo.faces import DemoFace, demo_faces
 from facepay_demo.rig import CabinetRig, build_rig, provision_cabinet
 from facepay_demo.script import APPROVING_CARD, LIMITED_CARD
@@ -49,7 +49,7 @@ def database_url(sqlite_url: str) -> str:
 
 @dataclass
 class World:
-    platform: Platform
+    services: Services
     server: BackgroundServer
     shop: ShopSetup
     people: dict[str, DemoCustomer]
@@ -59,7 +59,7 @@ class World:
 
     def purchase(self, cabinet_session_id: str | None) -> PurchaseSession:
         assert cabinet_session_id is not None
-        with self.platform.sessions() as session:
+        with self.services.sessions() as session:
             found = session.scalar(
                 select(PurchaseSession).where(
                     PurchaseSession.cabinet_id == self.shop.cabinet_id,
@@ -71,51 +71,51 @@ class World:
             return found
 
     def basket(self, purchase_id: str) -> dict[str, int]:
-        with self.platform.sessions() as session:
+        with self.services.sessions() as session:
             lines = session.scalars(
                 select(SessionLine).where(SessionLine.session_id == purchase_id)
             )
             return {line.sku: line.quantity for line in lines}
 
     def receipts(self, purchase_id: str) -> list[str]:
-        with self.platform.sessions() as session:
+        with self.services.sessions() as session:
             return list(
                 session.scalars(select(Receipt.id).where(Receipt.session_id == purchase_id))
             )
 
     def count_sessions(self) -> int:
-        with self.platform.sessions() as session:
+        with self.services.sessions() as session:
             return int(session.scalar(select(func.count()).select_from(PurchaseSession)) or 0)
 
 
 async def make_world(
-    platform: Platform,
+    services: Services,
     server: BackgroundServer,
     engine: FaceEngine,
     faces: dict[str, DemoFace],
     tmp_path: Path,
 ) -> World:
-    shop = open_shop(platform)
+    shop = open_shop(services)
     people = {}
     for role, phone, card, face in CAST:
         people[role] = await sign_up(
-            platform, engine, shop.site_id, role, phone, card, faces[face] if face else None
+            services, shop.site_id, role, phone, card, faces[face] if face else None
         )
     state_dir = tmp_path / "cabinet"
     state_dir.mkdir()
     provision_cabinet(state_dir, server.url, shop.provisioning_code)
-    return World(platform, server, shop, people, faces, state_dir)
+    return World(services, server, shop, people, faces, state_dir)
 
 
 @pytest.fixture
 async def world(
-    live_platform: Platform,
+    live_services: Services,
     live_server: Any,
     engine: FaceEngine,
     faces: dict[str, DemoFace],
     tmp_path: Path,
 ) -> AsyncIterator[World]:
-    world = await make_world(live_platform, live_server, engine, faces, tmp_path)
+    world = await make_world(live_services, live_server, engine, faces, tmp_path)
     world.rig = build_rig(world.state_dir)
     await world.rig.start()
     yield world

@@ -31,9 +31,10 @@ import numpy as np
 
 from api.app import create_app
 from biometrics.engine import FaceEngine
+from facepay.bootstrap import Services
+from facepay.db.engine import open_database
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
-from facepay.platform import Platform
 from facepay.settings import Settings
 from facepay_demo.faces import demo_faces
 from facepay_demo.rig import build_rig, provision_cabinet
@@ -92,17 +93,19 @@ async def run(cabinets: int, visits_each: int, seed: int) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="facepay-bench-"))
     settings = Settings(data_dir=data_dir, port=free_port())
     init_keys(settings.keys_dir)
-    platform = Platform(settings)
-    upgrade(platform.engine)
-    server = BackgroundServer(create_app(platform), settings.port)
+    with open_database(settings.effective_database_url) as db:
+        upgrade(db.engine)
+    app = create_app(settings)
+    services: Services = app.state.services
+    server = BackgroundServer(app, settings.port)
     server.start()
     try:
         engine = await asyncio.to_thread(FaceEngine.load)
         faces = await asyncio.to_thread(demo_faces, engine)
-        shop = open_shop(platform, cabinets=cabinets)
+        shop = open_shop(services, cabinets=cabinets)
         for i, role in enumerate(SHOPPERS):
             phone = f"+82 10-4000-{i:04d}"
-            await sign_up(platform, engine, shop.site_id, role, phone, APPROVING_CARD, faces[role])
+            await sign_up(services, shop.site_id, role, phone, APPROVING_CARD, faces[role])
         context = multiprocessing.get_context("spawn")
         start, results = context.Event(), context.Queue()
         workers = []
@@ -131,7 +134,7 @@ async def run(cabinets: int, visits_each: int, seed: int) -> dict[str, Any]:
         }
     finally:
         server.stop()
-        platform.close()
+        services.close()
 
 
 def main() -> None:

@@ -23,7 +23,9 @@ from card_network.app import create_sandbox_app
 from card_network.config import SandboxConfig, TokenRequestor
 from card_network.network import SandboxNetwork
 from card_network.partner_api import PartnerApiConfig
+from facepay.bootstrap import Services
 from facepay.checkout.models import PurchaseSession, Receipt
+from facepay.db.engine import open_database
 from facepay.db.migrate import upgrade
 from facepay.keys.store import init_keys
 from facepay.notifications import messages_to
@@ -51,7 +53,7 @@ CARD_FORM = {"pan": "4242424242424242", "exp_month": "12", "exp_year": "2031", "
 
 @dataclass
 class Shop:
-    platform: Platform
+    services: Services
     server: BackgroundServer
     setup: ShopSetup
 
@@ -68,17 +70,19 @@ def serving_shop(tmp_path: Path, processors: ProcessorSettings, default: str) ->
         default_processor=default,
     )
     init_keys(settings.keys_dir)
-    platform = Platform(settings)
-    upgrade(platform.engine)
+    with open_database(settings.effective_database_url) as db:
+        upgrade(db.engine)
     from api.app import create_app
 
-    server = BackgroundServer(create_app(platform), port)
+    app = create_app(settings)
+    services: Services = app.state.services
+    server = BackgroundServer(app, port)
     server.start()
     try:
-        yield Shop(platform, server, open_shop(platform))
+        yield Shop(services, server, open_shop(services))
     finally:
         server.stop()
-        platform.close()
+        services.close()
 
 
 @contextlib.contextmanager
@@ -97,14 +101,14 @@ def serving_partner_network() -> Iterator[tuple[str, SandboxNetwork]]:
 
 
 def sign_up_over_the_api(
-    client: httpx.Client, platform: Platform, site_id: str, phone: str, face: DemoFace
+    client: httpx.Client, services: Services, site_id: str, phone: str, face: DemoFace
 ) -> str:
     """Phone code, consent and face photos, as the mobile pages send them; returns the
     customer id and leaves the session token on the client."""
     created = client.post("/v1/customers", json={"phone": phone, "site_ids": [site_id]})
     assert created.status_code == 201, created.text
     body = created.json()
-    with platform.sessions() as session:
+    with services.sessions() as session:
         text = messages_to(session, body["phone"], "phone_code")[-1].body
     code = text.split("code is ", 1)[1][:6]
     verify = f"/v1/phone-verifications/{body['verification_id']}/verify"
@@ -141,7 +145,7 @@ async def buy_one_cola(shop: Shop, tmp_path: Path, face: DemoFace, role: str) ->
         await rig.stop()
     assert seen.decision == "approve", seen
     assert seen.message == f"Paid {COLA_PRICE} KRW. Thank you!"
-    with shop.platform.sessions() as session:
+    with shop.services.sessions() as session:
         purchase = session.scalar(
             select(PurchaseSession).where(PurchaseSession.cabinet_session_id == seen.session_id)
         )
@@ -151,7 +155,7 @@ async def buy_one_cola(shop: Shop, tmp_path: Path, face: DemoFace, role: str) ->
 
 
 def receipts_of(shop: Shop, purchase_id: str) -> list[str]:
-    with shop.platform.sessions() as session:
+    with shop.services.sessions() as session:
         return list(session.scalars(select(Receipt.id).where(Receipt.session_id == purchase_id)))
 
 
@@ -171,7 +175,7 @@ async def test_stripe_links_a_card_and_charges_a_cabinet_purchase(
     with serving_shop(tmp_path, processors, default="stripe") as shop:
         with httpx.Client(base_url=shop.server.url, timeout=60) as client:
             customer_id = sign_up_over_the_api(
-                client, shop.platform, shop.setup.site_id, "+821055510001", faces["minji"]
+                client, shop.services, shop.setup.site_id, "+821055510001", faces["minji"]
             )
             # No processor named: the server's default, Stripe, hands out a SetupIntent.
             link = client.post("/v1/me/cards", json={}, headers={"Idempotency-Key": "stripe-1"})
@@ -230,7 +234,7 @@ async def test_partner_links_a_card_and_charges_a_cabinet_purchase(
         with serving_shop(tmp_path, processors, default="sandbox") as shop:
             with httpx.Client(base_url=shop.server.url, timeout=60) as client:
                 customer_id = sign_up_over_the_api(
-                    client, shop.platform, shop.setup.site_id, "+821055510002", faces["yao"]
+                    client, shop.services, shop.setup.site_id, "+821055510002", faces["yao"]
                 )
                 # The partner named explicitly: its push provisioning page takes the card.
                 link = client.post(

@@ -164,8 +164,7 @@ def test_migrate_without_keys_says_to_init(
 
 def test_serve_in_development_migrates_before_its_checks(old_install: Settings) -> None:
     said: list[str] = []
-    with Platform(old_install) as platform:
-        prepare_for_serving(platform, said.append)
+    prepare_for_serving(old_install, said.append)
     assert any("moved the secrets derived from the signing key" in line for line in said)
     expected = old_derivation(old_install.keys_dir, "facepay/customer-session/v1")
     assert load_keys(old_install.keys_dir).secrets.current(CUSTOMER_SESSION) == (1, expected)

@@ -34,9 +34,9 @@ CARDS = ("4242424242424242", "5555555555554444")
 
 
 @pytest.fixture
-def server(live_platform: Any, live_server: Any) -> Settings:
+def server(live_services: Any, live_server: Any) -> Settings:
     """The real server (sandbox network mounted) is running; its settings."""
-    settings: Settings = live_platform.settings
+    settings: Settings = live_services.settings
     return settings
 
 

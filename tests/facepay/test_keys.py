@@ -6,8 +6,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from facepay.platform import Platform
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from facepay.customers.data_keys import issue_data_key, open_data_key
 from facepay.customers.models import Customer
@@ -21,7 +21,8 @@ from facepay.keys.signing import (
     load_signing_key,
     retired_signing_keys,
 )
-from facepay.keys.store import init_keys, load_keys
+from facepay.keys.store import ServerKeys, init_keys, load_keys
+from facepay.settings import Settings
 
 
 def _mode(path: Path) -> int:
@@ -90,10 +91,12 @@ def test_malformed_key_files(tmp_path: Path) -> None:
         load_signing_key(tmp_path)
 
 
-def _customers_with_keys(platform: Platform, count: int) -> dict[str, bytes]:
-    kek = platform.keys.kek
+def _customers_with_keys(
+    keys: ServerKeys, sessions: sessionmaker[Session], count: int
+) -> dict[str, bytes]:
+    kek = keys.kek
     opened: dict[str, bytes] = {}
-    with platform.sessions.begin() as session:
+    with sessions.begin() as session:
         for i in range(count):
             customer = Customer(display_name=f"customer {i}")
             session.add(customer)
@@ -102,11 +105,13 @@ def _customers_with_keys(platform: Platform, count: int) -> dict[str, bytes]:
     return opened
 
 
-def test_rotation_rewraps_every_data_key_and_secret(platform: Platform) -> None:
-    keys_dir = platform.settings.keys_dir
-    data_keys = _customers_with_keys(platform, 5)
-    secrets = {purpose: platform.keys.secrets.current(purpose) for purpose in PURPOSES}
-    report = rotate_kek(keys_dir, platform.sessions)
+def test_rotation_rewraps_every_data_key_and_secret(
+    settings: Settings, server_keys: ServerKeys, sessions: sessionmaker[Session]
+) -> None:
+    keys_dir = settings.keys_dir
+    data_keys = _customers_with_keys(server_keys, sessions, 5)
+    secrets = {purpose: server_keys.secrets.current(purpose) for purpose in PURPOSES}
+    report = rotate_kek(keys_dir, sessions)
     assert (report.previous_version, report.active_version, report.rewrapped) == (1, 2, 5)
     assert report.rewrapped_secrets == len(PURPOSES)
     stored = json.loads((keys_dir / SECRETS_FILE).read_text())["secrets"]
@@ -116,48 +121,54 @@ def test_rotation_rewraps_every_data_key_and_secret(platform: Platform) -> None:
     ring = FileKeyRing.load(keys_dir)
     assert ring.active_version == 2
     assert _mode(keys_dir / KEK_FILE) == 0o600
-    with platform.sessions() as session:
+    with sessions() as session:
         for customer in session.scalars(select(Customer)):
             assert customer.kek_version == 2
             assert open_data_key(ring, customer) == data_keys[customer.id]
 
 
-def test_data_wrapped_before_rotation_stays_readable(platform: Platform) -> None:
-    keys_dir = platform.settings.keys_dir
+def test_data_wrapped_before_rotation_stays_readable(
+    settings: Settings, server_keys: ServerKeys, sessions: sessionmaker[Session]
+) -> None:
+    keys_dir = settings.keys_dir
     old_ring = FileKeyRing.load(keys_dir)
     data_key = b"k" * 32
     version, blob = old_ring.wrap(data_key, "backup-customer")  # e.g. a backup taken earlier
-    rotate_kek(keys_dir, platform.sessions)
-    rotate_kek(keys_dir, platform.sessions)
+    rotate_kek(keys_dir, sessions)
+    rotate_kek(keys_dir, sessions)
     ring = FileKeyRing.load(keys_dir)
     assert ring.active_version == 3
     assert ring.unwrap(blob, version, "backup-customer") == data_key
 
 
-def test_rotation_is_one_transaction(platform: Platform) -> None:
-    keys_dir = platform.settings.keys_dir
-    _customers_with_keys(platform, 3)
-    with platform.sessions.begin() as session:
+def test_rotation_is_one_transaction(
+    settings: Settings, server_keys: ServerKeys, sessions: sessionmaker[Session]
+) -> None:
+    keys_dir = settings.keys_dir
+    _customers_with_keys(server_keys, sessions, 3)
+    with sessions.begin() as session:
         broken = session.scalars(select(Customer)).first()
         assert broken is not None
         broken.wrapped_data_key = b"\x00" * 60  # cannot be unwrapped
         broken_id = broken.id
     secrets_before = (keys_dir / SECRETS_FILE).read_bytes()
     with pytest.raises(KeyFileError, match=broken_id):
-        rotate_kek(keys_dir, platform.sessions)
-    with platform.sessions() as session:
+        rotate_kek(keys_dir, sessions)
+    with sessions() as session:
         versions = {c.kek_version for c in session.scalars(select(Customer))}
     assert versions == {1}, "no data key may be re-wrapped when the rotation fails"
     assert (keys_dir / SECRETS_FILE).read_bytes() == secrets_before
     assert load_keys(keys_dir).secrets.open_all() == len(PURPOSES)
 
 
-def test_kek_rotation_refuses_an_install_without_a_secret_store(platform: Platform) -> None:
-    keys_dir = platform.settings.keys_dir
+def test_kek_rotation_refuses_an_install_without_a_secret_store(
+    settings: Settings, server_keys: ServerKeys, sessions: sessionmaker[Session]
+) -> None:
+    keys_dir = settings.keys_dir
     (keys_dir / SECRETS_FILE).unlink()
     ring_before = (keys_dir / KEK_FILE).read_bytes()
     with pytest.raises(KeyFileError, match="facepay keys migrate"):
-        rotate_kek(keys_dir, platform.sessions)
+        rotate_kek(keys_dir, sessions)
     assert (keys_dir / KEK_FILE).read_bytes() == ring_before
 
 

@@ -222,7 +222,7 @@ def test_the_server_builds_every_enabled_processor(tmp_path: Path) -> None:
         ),
     )
     settings = Settings(data_dir=tmp_path, processors=processors, default_processor="stripe")
-    services = build_payment_services(settings, load_keys(tmp_path / "keys").signing_key)
+    services = build_payment_services(settings, load_keys(tmp_path / "keys"))
     try:
         built = services.processors
         assert sorted(built) == ["partner", "sandbox", "stripe"]
@@ -239,7 +239,7 @@ def test_a_processor_not_enabled_is_not_built(tmp_path: Path) -> None:
     init_keys(tmp_path / "keys")
     processors = ProcessorSettings(sandbox=None, stripe=StripeSettings(secret_key="sk_test_x"))
     settings = Settings(data_dir=tmp_path, processors=processors, default_processor="stripe")
-    services = build_payment_services(settings, load_keys(tmp_path / "keys").signing_key)
+    services = build_payment_services(settings, load_keys(tmp_path / "keys"))
     try:
         assert list(services.processors) == ["stripe"]
     finally:
@@ -249,11 +249,11 @@ def test_a_processor_not_enabled_is_not_built(tmp_path: Path) -> None:
 def test_a_site_may_name_its_own_default_processor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from facepay.platform import Platform
     from sqlalchemy import select
 
     from facepay.cli import main
     from facepay.customers.models import Site
+    from facepay.db.engine import open_database
 
     for key in [k for k in os.environ if k.startswith("FACEPAY_")]:
         monkeypatch.delenv(key)
@@ -267,6 +267,6 @@ def test_a_site_may_name_its_own_default_processor(
     monkeypatch.setenv("FACEPAY_STRIPE_SECRET_KEY", "sk_test_site")
     assert main(["cabinets", "create-site", "Seongsu", "--processor", "stripe"]) == 0
     assert main(["cabinets", "create-site", "Mangwon"]) == 0
-    with Platform(load_settings()) as platform, platform.sessions() as session:
+    with open_database(load_settings().effective_database_url) as db, db.sessions() as session:
         sites = {s.name: s.default_processor for s in session.scalars(select(Site))}
     assert sites == {"Seongsu": "stripe", "Mangwon": None}

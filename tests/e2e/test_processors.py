@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from facepay.platform import Platform
 from sqlalchemy import select
 from stripe_double import StripeDouble, running_double
 

@@ -47,17 +47,6 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
 
 
 @pytest.fixture
-def platform(settings: Settings, server_keys: ServerKeys) -> Iterator[Any]:
-    """The old bag of parts, for the tests of code that still takes it (being removed)."""
-    from facepay.platform import Platform
-
-    platform = Platform(settings)
-    upgrade(platform.engine)
-    yield platform
-    platform.close()
-
-
-@pytest.fixture
 def changes() -> ChangeBus:
     return ChangeBus()
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from facepay.platform import Platform
 from sqlalchemy import Engine
 
 from facepay.cli import main

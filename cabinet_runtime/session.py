@@ -84,6 +84,7 @@ class SessionMachine:
         self._link_up = link_up
         self._wall = wall_clock
         self._snap = SessionSnapshot(state=SessionState.IDLE)
+        self._last_session_id: str | None = None
         self._entered_at = hardware.clock.monotonic()
         self.idle_since = self._entered_at
         self._cold_chain = ColdChainWatch(
@@ -107,6 +108,12 @@ class SessionMachine:
     @property
     def session_id(self) -> str | None:
         return self._snap.session_id
+
+    @property
+    def last_session_id(self) -> str | None:
+        """The most recent session's id, kept after it ends: a watcher that looks only now and
+        then still learns that a session ran, however briefly (a refusal is quick)."""
+        return self._last_session_id
 
     @property
     def lockout(self) -> Lockout | None:
@@ -167,6 +174,7 @@ class SessionMachine:
             alarm=False,
             recovered=False,
         )
+        self._last_session_id = session_id
         self._outbox.put(message)
         self.hw.display.show("One moment…")
         return session_id

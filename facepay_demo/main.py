@@ -289,6 +289,11 @@ def render_table(reports: list[VisitReport], balanced: bool) -> str:
     return "\n".join(lines)
 
 
+def _sentence(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if text.endswith(".") else text + "."
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     for noisy in ("httpx", "facepay", "api", "cabinet_runtime", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -296,7 +301,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     with tempfile.TemporaryDirectory(prefix="facepay-demo-") as tmp:
         data_dir = args.data_dir or Path(tmp)
         data_dir.mkdir(parents=True, exist_ok=True)
-        reports, balanced = asyncio.run(run_demo(data_dir, say))
+        try:
+            reports, balanced = asyncio.run(run_demo(data_dir, say))
+        except Exception as exc:  # a newcomer gets a sentence; --debug keeps the traceback
+            if args.debug:
+                raise
+            print(f"facepay demo: could not finish: {_sentence(exc)}", file=sys.stderr)
+            return 1
     if args.json:
         print(
             json.dumps(
@@ -316,5 +327,8 @@ def register(commands: Any) -> None:
     demo.add_argument("--json", action="store_true", help="machine-readable report")
     demo.add_argument(
         "--data-dir", type=Path, help="keep the demo's data here (default: temporary)"
+    )
+    demo.add_argument(
+        "--debug", action="store_true", help="on failure, show the traceback, not one sentence"
     )
     demo.set_defaults(handler=cmd_demo)

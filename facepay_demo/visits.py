@@ -66,10 +66,14 @@ async def _wait(condition: object, timeout_s: float, what: str) -> None:
 async def _decide(rig: CabinetRig, visit: Visit) -> tuple[bool, bool, str | None]:
     """Show the face until the cabinet decides: (approved, asked for step-up, session id)."""
     unlocks = len(rig.lock.unlocked_at)
+    machine = rig.runtime.machine
     await _wait(lambda: rig.state is SessionState.IDLE, DECISION_TIMEOUT_S, "an idle cabinet")
+    before = machine.last_session_id
     await rig.show(visit.frames)
-    await _wait(lambda: rig.state is not SessionState.IDLE, DECISION_TIMEOUT_S, "identification")
-    session_id = rig.runtime.machine.session_id
+    # Watch for the session having started, not for a state: a refusal can take the cabinet
+    # back to idle between two looks on a busy machine, and the wait would never end.
+    await _wait(lambda: machine.last_session_id != before, DECISION_TIMEOUT_S, "identification")
+    session_id = machine.last_session_id
     await rig.show([])
     step_up = False
     deadline = time.monotonic() + DECISION_TIMEOUT_S

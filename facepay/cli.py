@@ -37,11 +37,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from facepay.setup import prepare_for_serving
 
-    prepare_for_serving(settings, _say)
-    if args.config:  # the app factory reads the settings again, from the environment
+    # The app factory reads the settings again, from the environment: what the command
+    # line says goes there, so the public URL (card links, provisioning) follows --port and
+    # --host unless FACEPAY_PUBLIC_URL names another address.
+    if args.config:
         os.environ[CONFIG_FILE_ENV] = str(args.config)
-    host = args.host or settings.host
-    port = args.port or settings.port
+    if args.host:
+        os.environ["FACEPAY_HOST"] = args.host
+    if args.port:
+        os.environ["FACEPAY_PORT"] = str(args.port)
+    settings = load_settings(config_file=args.config)
+    prepare_for_serving(settings, _say)
+    host, port = settings.host, settings.port
     _say(f"FacePay listening on http://{host}:{port}  (OpenAPI: /schema, health: /readyz)")
     # The API sits above this package, so it is named, not imported (as uvicorn
     # --factory would); that also leaves room for workers and reload.

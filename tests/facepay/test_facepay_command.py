@@ -137,3 +137,61 @@ def test_serve_sets_up_embedded_defaults_and_answers(tmp_path: Path) -> None:
         server.stop()
     assert (tmp_path / "var" / "keys" / "kek.json").exists()
     assert (tmp_path / "var" / "facepay.db").exists()
+
+
+@pytest.mark.slow
+def test_serve_port_alone_moves_the_public_url_of_card_links_and_provisioning(
+    tmp_path: Path,
+) -> None:
+    """`facepay serve --port P` with nothing else set: the addresses the server hands out
+    (the card network's page, the gateway a cabinet pins) are on P, and the in-process
+    card network is reachable there, so a card link starts at all."""
+    import sqlite3
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(
+        [sys.executable, "-m", "facepay", "serve", "--port", str(port)],
+        _env(tmp_path),
+        f"{base}/readyz",
+    )
+    try:
+        server.start()
+        site = _facepay(tmp_path, "cabinets", "create-site", "Mangwon").stdout.strip()
+        made = _facepay(
+            tmp_path, "cabinets", "create", "--site", site, "--name", "fridge", "--hold", "10000"
+        )
+        code = made.stdout.split("provisioning code ")[1].split()[0]
+        device = (
+            Ed25519PrivateKey.generate()
+            .public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+        provisioned = httpx.post(
+            f"{base}/v1/cabinets/provision",
+            json={"code": code, "public_key": __import__("base64").b64encode(device).decode()},
+        )
+        assert provisioned.status_code == 200, provisioned.text
+        assert provisioned.json()["gateway_url"] == f"ws://127.0.0.1:{port}/v1/cabinets/ws"
+
+        with httpx.Client(base_url=base, timeout=30) as client:
+            created = client.post("/v1/customers", json={"phone": "010-4321-8765"}).json()
+            with sqlite3.connect(tmp_path / "var" / "facepay.db") as db:
+                (body,) = db.execute(
+                    "SELECT body FROM notification_outbox WHERE kind = 'phone_code'"
+                ).fetchone()
+            digits = body.split("code is ")[1][:6]
+            verified = client.post(
+                f"/v1/phone-verifications/{created['verification_id']}/verify",
+                json={"code": digits},
+            )
+            assert verified.status_code == 200, verified.text
+            client.headers["Authorization"] = f"Bearer {verified.json()['session_token']}"
+            link = client.post("/v1/me/cards", json={}, headers={"Idempotency-Key": "card-1"})
+        assert link.status_code == 201, link.text  # the network was reached on this port
+        assert link.json()["redirect_url"].startswith(f"{base}/sandbox-network/")
+    finally:
+        server.stop()

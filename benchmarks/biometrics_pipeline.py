@@ -31,9 +31,13 @@ from biometrics.attacks.suite import run_suite, suite_report
 from biometrics.engine import FaceEngine
 from biometrics.images import read_image
 from biometrics.liveness.depth import check_depth
-from biometrics.liveness.passive import PassiveModel, check_passive, default_model_path
+from biometrics.liveness.passive import PassiveModel, check_passive, configured_model_path
 from biometrics.model_pack import default_pack_dir
 from biometrics.quality import assess_face
+
+SHARED_ANTISPOOF = (
+    Path(__file__).resolve().parents[2] / "shared" / "models" / "antispoof"
+) / "minifasnet_v2se_128_fp32.onnx"
 
 
 def _timed(fn: Callable[[], object], repeats: int, warmup: int = 3) -> dict[str, float]:
@@ -121,7 +125,8 @@ def liveness(engine: FaceEngine, quick: bool, passive: PassiveModel | None) -> d
 def run(quick: bool = False) -> dict[str, Any]:
     """Every figure of this benchmark as one dict."""
     engine = FaceEngine.load().prepare()
-    model_path = default_model_path()
+    # The benchmark (not the product) may use the shared test model beside the repository.
+    model_path = configured_model_path() or SHARED_ANTISPOOF
     passive = PassiveModel.load(model_path) if model_path and model_path.is_file() else None
     repeats = 30 if quick else 200
     return {

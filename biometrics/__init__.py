@@ -33,7 +33,7 @@ Liveness (biometrics.liveness.*)
     check_depth(depth_mm, face, DepthConfig()) -> CheckResult        depth relief
     track_landmarks(engine, frames, start_face) / check_motion(tracks) -> CheckResult
     PassiveModel.load(path=None) / check_passive(model, image, face) -> CheckResult
-        (path from FACEPAY_ANTISPOOF_MODEL or ../shared/models/antispoof/ next to the repo)
+        (path given, or from FACEPAY_ANTISPOOF_MODEL; never looked for elsewhere)
     assess_liveness(engine, image, face, *, depth_mm=None, frames=None, passive_model=None,
                     config=LivenessConfig(required=frozenset({"depth"})))
         -> LivenessReport(decision: live | spoof | insufficient_evidence, checks, reasons);

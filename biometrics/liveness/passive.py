@@ -3,9 +3,9 @@
 Preprocessing follows the model's documented contract: a square crop 1.5x the
 face box's longer side, centred on the box, with reflect-101 borders; RGB,
 128x128, scaled to [0, 1]; raw logits out, index 0 = live. The model is not
-shipped with the project: its path comes from configuration (or
-FACEPAY_ANTISPOOF_MODEL); see ../shared/models/antispoof/PROVENANCE.md for the
-test model and its licence caveat.
+shipped with the project and never looked for: its path comes from configuration
+(or FACEPAY_ANTISPOOF_MODEL). The tests use a MiniFASNet model kept outside the
+repository; its PROVENANCE.md states its licence caveat.
 """
 
 from __future__ import annotations
@@ -26,20 +26,15 @@ from biometrics.errors import LivenessModelError
 from biometrics.liveness.result import CheckResult, ramp
 
 MODEL_ENV = "FACEPAY_ANTISPOOF_MODEL"
-_DEFAULT_RELATIVE = Path("..") / "shared" / "models" / "antispoof" / "minifasnet_v2se_128_fp32.onnx"
 CROP_SCALE = 1.5
 PASSIVE_SPOOF = "passive_spoof"
 
 
-def default_model_path() -> Path | None:
-    """FACEPAY_ANTISPOOF_MODEL, else the shared test model next to the repository;
-    None when neither exists."""
+def configured_model_path() -> Path | None:
+    """FACEPAY_ANTISPOOF_MODEL, or None: a product reads only what it is configured with,
+    never a path beside its install."""
     configured = os.environ.get(MODEL_ENV)
-    if configured:
-        return Path(configured)
-    repo_root = Path(__file__).resolve().parents[2]
-    candidate = (repo_root / _DEFAULT_RELATIVE).resolve()
-    return candidate if candidate.is_file() else None
+    return Path(configured) if configured else None
 
 
 def crop_for_model(
@@ -85,7 +80,7 @@ class PassiveModel:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> PassiveModel:
-        chosen = Path(path) if path is not None else default_model_path()
+        chosen = Path(path) if path is not None else configured_model_path()
         if chosen is None:
             raise LivenessModelError(
                 f"no passive liveness model configured (set {MODEL_ENV} or the model path)"

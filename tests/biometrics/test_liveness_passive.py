@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from shared_models import antispoof_model
 
 from biometrics.attacks.presentation import printed_photo, screen_replay
 from biometrics.engine import FaceEngine
@@ -13,8 +14,8 @@ from biometrics.liveness.passive import (
     PASSIVE_SPOOF,
     PassiveModel,
     check_passive,
+    configured_model_path,
     crop_for_model,
-    default_model_path,
 )
 
 if TYPE_CHECKING:
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="module")
 def model() -> PassiveModel:
-    path = default_model_path()
-    if path is None or not path.is_file():
+    path = antispoof_model()
+    if path is None:
         pytest.skip("the passive anti-spoofing model is not available (FACEPAY_ANTISPOOF_MODEL)")
     return PassiveModel.load(path)
 
@@ -84,4 +85,12 @@ def test_file_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_env_variable_selects_the_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FACEPAY_ANTISPOOF_MODEL", str(tmp_path / "m.onnx"))
-    assert default_model_path() == tmp_path / "m.onnx"
+    assert configured_model_path() == tmp_path / "m.onnx"
+
+
+def test_no_model_is_looked_for_beside_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unconfigured, there is no model, even where the shared test model lies."""
+    monkeypatch.delenv("FACEPAY_ANTISPOOF_MODEL", raising=False)
+    assert configured_model_path() is None
+    with pytest.raises(LivenessModelError, match="no passive liveness model configured"):
+        PassiveModel.load()

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from shared_models import antispoof_model
 
 from biometrics.attacks.depth_maps import genuine_depth, sheet_depth
 from biometrics.attacks.head_turn import genuine_head_turn, planar_turn
 from biometrics.attacks.presentation import printed_photo
 from biometrics.engine import DetectedFace, FaceEngine
-from biometrics.liveness.passive import PassiveModel, default_model_path
+from biometrics.liveness.passive import PassiveModel
 from biometrics.liveness.report import (
     NO_EVIDENCE,
     LivenessConfig,
@@ -76,8 +77,8 @@ def test_report_is_serialisable() -> None:
 
 
 def _passive() -> PassiveModel | None:
-    path = default_model_path()
-    return PassiveModel.load(path) if path is not None and path.is_file() else None
+    path = antispoof_model()
+    return PassiveModel.load(path) if path is not None else None
 
 
 def _most_frontal(faces: list[DetectedFace]) -> DetectedFace:

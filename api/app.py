@@ -15,12 +15,11 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from api import cabinets, customers
+from api import cabinets, customers, webhooks
 from api.cabinets.channels_link import ChannelsCabinetLink
 from api.health import healthz, readyz
 from api.problems import EXCEPTION_HANDLERS
 from api.sandbox_mount import sandbox_network
-from api.webhooks import stripe_webhook
 from facepay.bootstrap import Services, bootstrap
 from facepay.settings import Settings, load_settings
 
@@ -85,7 +84,7 @@ def create_app(settings: Settings, **edges: Any) -> Litestar:
             *cabinets.ROUTE_HANDLERS,
             *customers.route_handlers,
             sandbox_network(services.settings, services.keys),
-            stripe_webhook,
+            *webhooks.ROUTE_HANDLERS,
         ],
         dependencies=service_dependencies(services),
         lifespan=[_background(services, link)],

@@ -46,16 +46,31 @@ KEEP_ACKNOWLEDGED_S = 24 * 3600.0  # acknowledged outbox rows kept for a day, fo
 
 
 def build_identifier(config: CabinetConfig) -> FrontIdentifier:
-    """The configured identifier; the face models load on first use, off the loop."""
-    ident = config.identification
-    engine = None
-    if ident.faces:
-        from biometrics.engine import FaceEngine
-        from biometrics.model_pack import inspect_pack
+    """The configured identifier; the face models load on first use, off the loop.
 
-        pack_dir = config.resolve(ident.model_pack_dir) if ident.model_pack_dir else None
-        engine = FaceEngine.load(inspect_pack(pack_dir))
-    return FrontIdentifier(engine, frames_required=ident.frames_required, qr_prefix=ident.qr_prefix)
+    The passive anti-spoofing model is used only when ``antispoof_model`` names one
+    (relative paths from the config file's folder); nothing is looked up elsewhere.
+    """
+    ident = config.identification
+    if not ident.faces:
+        return FrontIdentifier(None, qr_prefix=ident.qr_prefix)
+    from biometrics.engine import FaceEngine
+    from biometrics.liveness.passive import PassiveModel
+    from biometrics.liveness.report import LivenessConfig
+    from biometrics.model_pack import inspect_pack
+
+    pack_dir = config.resolve(ident.model_pack_dir) if ident.model_pack_dir else None
+    passive = None
+    if ident.antispoof_model:
+        passive = PassiveModel.load(config.resolve(ident.antispoof_model))
+    return FrontIdentifier(
+        FaceEngine.load(inspect_pack(pack_dir)),
+        frames_required=ident.frames_required,
+        liveness=LivenessConfig(passive_alone_suffices=ident.passive_alone_suffices),
+        passive_model=passive,
+        motion=ident.motion_liveness,
+        qr_prefix=ident.qr_prefix,
+    )
 
 
 class CabinetRuntime:

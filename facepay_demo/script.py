@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cabinet_runtime.identification import encode_qr
@@ -58,27 +59,28 @@ def _take(lane: str, qty: int = 1) -> Pick:
 
 def visits(
     qr_tokens: QrTokens, faces: dict[str, DemoFace], people: dict[str, DemoCustomer]
-) -> list[ScriptedVisit]:
-    """Built lazily, one by one, because a QR token is valid for 30 seconds."""
+) -> Iterator[ScriptedVisit]:
+    """One by one, as they are run: the QR visit's token is valid for 30 seconds, so it is
+    issued when that visit's turn comes, not when the script starts."""
     frames = {
         role: face.front_frames(4, seed=100 + i) for i, (role, face) in enumerate(faces.items())
     }
+    yield ScriptedVisit(
+        Visit(
+            "face unlock, three items",
+            "minji",
+            "face",
+            frames["minji"],
+            [_take("top-1", 2), _take("bottom-1")],
+        ),
+        Expected("approve", {"cola-355": 2, "bar-choco": 1}, 5500),
+    )
     qr = encode_qr(qr_tokens.issue(people["jisoo"].customer_id), size_px=360)
-    return [
-        ScriptedVisit(
-            Visit(
-                "face unlock, three items",
-                "minji",
-                "face",
-                frames["minji"],
-                [_take("top-1", 2), _take("bottom-1")],
-            ),
-            Expected("approve", {"cola-355": 2, "bar-choco": 1}, 5500),
-        ),
-        ScriptedVisit(
-            Visit("QR code unlock", "jisoo", "qr", [qr], [_take("top-2")]),
-            Expected("approve", {"water-500": 1}, 1000),
-        ),
+    yield ScriptedVisit(
+        Visit("QR code unlock", "jisoo", "qr", [qr], [_take("top-2")]),
+        Expected("approve", {"water-500": 1}, 1000),
+    )
+    yield from [
         ScriptedVisit(
             Visit(
                 "twins: step-up by phone digits",

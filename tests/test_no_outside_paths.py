@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("biometrics", "payments", "card_network", "cabinet_runtime", "facepay", "api")
+PRODUCT = (
+    "biometrics",
+    "payments",
+    "card_network",
+    "cabinet_runtime",
+    "facepay",
+    "api",
+    "facepay_demo",
+)
 
 
 def _uses_of_file(tree: ast.AST) -> list[ast.AST]:
@@ -48,7 +56,11 @@ def findings(path: Path, package_root: Path) -> list[str]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
-        and (node.value == "shared" or "/shared/" in node.value or node.value.startswith("../"))
+        and (
+            node.value in ("shared", "..")
+            or "/shared/" in node.value
+            or node.value.startswith("../")
+        )
     ]
     # The module's folder is climb 1; its package root is as deep as the module sits.
     depth = len(path.relative_to(package_root).parts)

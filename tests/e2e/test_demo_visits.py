@@ -69,3 +69,22 @@ def test_a_failing_demo_ends_with_one_sentence(
     assert main(["demo", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["facepay demo: could not finish: timed out waiting for identification."]
+
+
+def test_the_qr_token_is_issued_when_the_qr_visit_comes(faces: dict[str, Any]) -> None:
+    """A QR token is valid for 30 seconds: issued when the script starts, it expired on a
+    busy machine before the QR visit, and the retry showed the same (ignored) token."""
+    from facepay_demo.script import visits as script
+    from facepay_demo.shop import DemoCustomer
+
+    issued: list[str] = []
+
+    class Tokens:
+        def issue(self, customer_id: str) -> str:
+            issued.append(customer_id)
+            return f"FPQ1.token-for-{customer_id}"
+
+    people = {role: DemoCustomer(role, f"id-{role}", "+821012345678") for role in ("jisoo", "yao")}
+    upcoming = script(Tokens(), faces, people)  # type: ignore[arg-type]
+    assert next(upcoming).visit.auth == "face" and issued == []
+    assert next(upcoming).visit.auth == "qr" and issued == ["id-jisoo"]

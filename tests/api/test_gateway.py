@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from cabinet_client import handshake, signer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -56,13 +57,8 @@ async def _login(
     device: Device, key: Ed25519PrivateKey | None = None
 ) -> tuple[ClientConnection, p.ServerMessage]:
     ws = await connect(device.gateway_url)
-    await ws.send(p.encode(p.Hello(cabinet_id=device.cabinet_id)))
-    challenge = p.decode_from_server(await ws.recv())
-    assert isinstance(challenge, p.Challenge)
-    signer = key or device.key
-    signature = signer.sign(p.auth_signing_payload(device.cabinet_id, challenge.nonce))
-    await ws.send(p.encode(p.AuthResponse(cabinet_id=device.cabinet_id, signature=signature)))
-    return ws, p.decode_from_server(await ws.recv())
+    sign = signer(key or device.key, device.cabinet_id)
+    return ws, await handshake(ws, device.cabinet_id, sign)
 
 
 async def test_provisioned_device_authenticates(

@@ -8,21 +8,21 @@ bad close captures nothing, moves no stock and issues no receipt.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import struct
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
+from cabinet_client import authenticated, signer, until
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, text
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from cabinet_runtime import protocol as p
 from facepay.bootstrap import Services
@@ -138,28 +138,13 @@ def shop(live_services: Services, live_server: BackgroundServer) -> Shop:
 @pytest.fixture
 async def cabinet(shop: Shop) -> AsyncIterator[ClientConnection]:
     """The cabinet's authenticated connection (raw frames, no runtime in between)."""
-    async with connect(shop.gateway_url, max_size=2**24) as ws:
-        await ws.send(p.encode(p.Hello(cabinet_id=shop.cabinet_id)))
-        challenge = p.decode_from_server(await ws.recv())
-        assert isinstance(challenge, p.Challenge)
-        signature = shop.key.sign(p.auth_signing_payload(shop.cabinet_id, challenge.nonce))
-        await ws.send(p.encode(p.AuthResponse(cabinet_id=shop.cabinet_id, signature=signature)))
-        assert isinstance(p.decode_from_server(await ws.recv()), p.AuthOk)
+    sign = signer(shop.key, shop.cabinet_id)
+    async with authenticated(shop.gateway_url, shop.cabinet_id, sign, max_size=2**24) as ws:
         yield ws
 
 
-async def _until(
-    ws: ClientConnection, wanted: Callable[[p.ServerMessage], bool], timeout_s: float = 20.0
-) -> p.ServerMessage:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            message = p.decode_from_server(await ws.recv())
-            if wanted(message):
-                return message
-
-
 async def _error_for(ws: ClientConnection, ref_id: str | None) -> p.ErrorReply:
-    reply = await _until(ws, lambda m: isinstance(m, p.ErrorReply) and m.ref_id == ref_id)
+    reply = await until(ws, lambda m: isinstance(m, p.ErrorReply) and m.ref_id == ref_id)
     assert isinstance(reply, p.ErrorReply)
     assert reply.detail, "an error says what was wrong"
     return reply
@@ -168,7 +153,7 @@ async def _error_for(ws: ClientConnection, ref_id: str | None) -> p.ErrorReply:
 async def _link_still_up(ws: ClientConnection) -> None:
     report = p.Telemetry(at=1.0, temperature_c=4.0, door="closed", locked=True, state="idle")
     await ws.send(p.encode(report))
-    await _until(ws, lambda m: isinstance(m, p.Ack) and m.ack_id == report.id)
+    await until(ws, lambda m: isinstance(m, p.Ack) and m.ack_id == report.id)
 
 
 def _frame(message: dict[str, Any]) -> tuple[str, bytes]:
@@ -201,7 +186,7 @@ async def test_a_plausible_basket_is_charged(shop: Shop, cabinet: ClientConnecti
     """The control: the same setup charges a basket the server can explain."""
     _, frame = _frame(_close({"lane": "A1", "sku": "cola", "qty": 2}))
     await cabinet.send(frame)
-    settled = await _until(cabinet, lambda m: isinstance(m, p.SessionSettled))
+    settled = await until(cabinet, lambda m: isinstance(m, p.SessionSettled))
     assert isinstance(settled, p.SessionSettled)
     assert settled.amount_minor == 2 * COLA_PRICE
     assert shop.captured() == 2 * COLA_PRICE
@@ -245,7 +230,7 @@ async def test_an_impossible_basket_goes_to_review_and_is_not_charged(
     assert reply.code == "basket_rejected"
     assert problem in reply.detail
     # handled for good: acknowledged, so the cabinet stops resending it
-    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    await until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
     await _link_still_up(cabinet)
     purchase = shop.purchase()
     assert purchase.state == PurchaseState.IN_REVIEW
@@ -276,7 +261,7 @@ async def test_a_basket_with_more_problems_than_a_reply_holds_is_still_refused(
     assert reply.code == "basket_rejected"
     assert len(reply.detail) <= p.MAX_TEXT_CHARS and reply.detail.endswith("...")
     assert "is not in the cabinet's planogram" in reply.detail
-    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    await until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
     purchase = shop.purchase()
     assert purchase.state == PurchaseState.IN_REVIEW
     assert purchase.review_reason == reply.detail
@@ -313,7 +298,7 @@ async def test_a_malformed_close_is_refused_and_charges_nothing(
     assert problem in reply.detail
     # It still names its session: that goes to review rather than waiting for a close
     # that will never parse, and the message is acknowledged (handled for good).
-    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    await until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
     await _link_still_up(cabinet)
     purchase = shop.purchase()
     assert purchase.state == PurchaseState.IN_REVIEW
@@ -338,7 +323,7 @@ async def test_a_handler_that_fails_answers_that_message_and_keeps_the_link(
         connection.execute(text("ALTER TABLE session_lines_away RENAME TO session_lines"))
     _assert_nothing_settled(shop)
     await cabinet.send(frame)  # what the cabinet's outbox does
-    await _until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
+    await until(cabinet, lambda m: isinstance(m, p.Ack) and m.ack_id == message_id)
     assert shop.captured() == COLA_PRICE
     assert shop.purchase().state == "settled"
 
@@ -389,7 +374,7 @@ async def test_a_bad_embedding_is_refused_and_opens_no_purchase(
         {**identify, "embedding": msgspec.json.decode(msgspec.json.encode(_floats(UNIT)))}
     )
     await cabinet.send(good)
-    answer = await _until(
+    answer = await until(
         cabinet, lambda m: isinstance(m, p.IdentifyResult) and m.session_id == "visit-2"
     )
     assert isinstance(answer, p.IdentifyResult)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from cabinet_client import authenticated, signer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar.channels import ChannelsPlugin
-from websockets.asyncio.client import connect
 
 from api.app import create_app
 from api.cabinets.channels_link import cabinet_channel
@@ -65,13 +65,8 @@ async def test_a_message_published_on_one_node_reaches_a_cabinet_on_another(
         redeem_provisioning_code(session, code, public_key_bytes(device))
         cabinet_id = cabinet.id
     settled = p.SessionSettled(session_id="s", receipt_id="r", amount_minor=1500, currency="KRW")
-    async with connect(node_a.ws_url + GATEWAY_PATH) as ws:
-        await ws.send(p.encode(p.Hello(cabinet_id=cabinet_id)))
-        challenge = p.decode_from_server(await ws.recv())
-        assert isinstance(challenge, p.Challenge)
-        signature = device.sign(p.auth_signing_payload(cabinet_id, challenge.nonce))
-        await ws.send(p.encode(p.AuthResponse(cabinet_id=cabinet_id, signature=signature)))
-        assert isinstance(p.decode_from_server(await ws.recv()), p.AuthOk)
+    sign = signer(device, cabinet_id)
+    async with authenticated(node_a.ws_url + GATEWAY_PATH, cabinet_id, sign) as ws:
         await asyncio.sleep(0.3)  # node A has subscribed to the cabinet's channel
         channels = node_b.app.plugins.get(ChannelsPlugin)
         channels.publish(p.encode(settled), cabinet_channel(cabinet_id))

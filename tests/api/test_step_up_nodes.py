@@ -11,9 +11,8 @@ back over the connection the message came in on.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +20,11 @@ import httpx
 import msgspec
 import numpy as np
 import pytest
+from cabinet_client import authenticated, signer, until
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import func, select
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from api.app import create_app
 from biometrics.attacks.depth_maps import genuine_depth
@@ -117,24 +117,9 @@ def _provision(node: BackgroundServer, code: str) -> Cabinet:
 @contextlib.asynccontextmanager
 async def _connected(node: BackgroundServer, cabinet: Cabinet) -> AsyncIterator[ClientConnection]:
     """The cabinet's authenticated connection to one node (raw frames, no runtime)."""
-    async with connect(node.ws_url + GATEWAY_PATH) as ws:
-        await ws.send(p.encode(p.Hello(cabinet_id=cabinet.cabinet_id)))
-        challenge = p.decode_from_server(await ws.recv())
-        assert isinstance(challenge, p.Challenge)
-        signature = cabinet.key.sign(p.auth_signing_payload(cabinet.cabinet_id, challenge.nonce))
-        await ws.send(p.encode(p.AuthResponse(cabinet_id=cabinet.cabinet_id, signature=signature)))
-        assert isinstance(p.decode_from_server(await ws.recv()), p.AuthOk)
+    sign = signer(cabinet.key, cabinet.cabinet_id)
+    async with authenticated(node.ws_url + GATEWAY_PATH, cabinet.cabinet_id, sign) as ws:
         yield ws
-
-
-async def _until(
-    ws: ClientConnection, wanted: Callable[[p.ServerMessage], bool], timeout_s: float = 60.0
-) -> p.ServerMessage:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            message = p.decode_from_server(await ws.recv())
-            if wanted(message):
-                return message
 
 
 def _evidence(engine: FaceEngine, face: DemoFace) -> FaceEvidence:
@@ -200,10 +185,10 @@ async def test_a_step_up_asked_on_node_a_is_answered_on_node_b(nodes: Nodes) -> 
 
     async with _connected(nodes.a, cabinet) as ws:
         await ws.send(p.encode(identify))
-        asked = await _until(ws, lambda m: isinstance(m, p.IdentifyResult))
+        asked = await until(ws, lambda m: isinstance(m, p.IdentifyResult))
         assert isinstance(asked, p.IdentifyResult)
         assert asked.decision == "step_up", asked
-        await _until(ws, lambda m: isinstance(m, p.Ack) and m.ack_id == identify.id)
+        await until(ws, lambda m: isinstance(m, p.Ack) and m.ack_id == identify.id)
     # node A's connection is gone; the face waits sealed in the shared database
     waiting = _purchase(services, cabinet.cabinet_id, "visit-1")
     assert waiting.state == PurchaseState.STEP_UP
@@ -213,14 +198,14 @@ async def test_a_step_up_asked_on_node_a_is_answered_on_node_b(nodes: Nodes) -> 
     digits = p.StepUpDigits(session_id="visit-1", digits=twin.last4)
     async with _connected(nodes.b, cabinet) as ws:
         await ws.send(p.encode(digits))
-        result = await _until(
+        result = await until(
             ws, lambda m: isinstance(m, p.IdentifyResult) and m.decision != "step_up"
         )
         assert isinstance(result, p.IdentifyResult)
         assert result.decision == "approve", result
-        signed = await _until(ws, lambda m: isinstance(m, p.SignedCommand))
+        signed = await until(ws, lambda m: isinstance(m, p.SignedCommand))
         assert isinstance(signed, p.SignedCommand)
-        await _until(ws, lambda m: isinstance(m, p.Ack) and m.ack_id == digits.id)
+        await until(ws, lambda m: isinstance(m, p.Ack) and m.ack_id == digits.id)
 
     verifier = CommandVerifier(
         cabinet_id=cabinet.cabinet_id, server_key=cabinet.server_key, nonces=_Nonces()

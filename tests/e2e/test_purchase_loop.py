@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from cabinet_client import authenticated
 from conftest import World
 from sqlalchemy import select
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from biometrics.engine import FaceEngine
 from cabinet_runtime import protocol as p
@@ -30,13 +31,8 @@ from payments.ledger.verify import verify_ledger
 async def as_the_cabinet(world: World) -> AsyncIterator[ClientConnection]:
     """A second, authenticated connection with the cabinet's own device key."""
     identity = IdentityStore(world.state_dir).load()
-    async with connect(world.server.ws_url + "/v1/cabinets/ws") as ws:
-        await ws.send(p.encode(p.Hello(cabinet_id=identity.cabinet_id)))
-        challenge = p.decode_from_server(await ws.recv())
-        assert isinstance(challenge, p.Challenge)
-        signature = identity.sign_challenge(challenge.nonce)
-        await ws.send(p.encode(p.AuthResponse(cabinet_id=identity.cabinet_id, signature=signature)))
-        assert isinstance(p.decode_from_server(await ws.recv()), p.AuthOk)
+    url = world.server.ws_url + "/v1/cabinets/ws"
+    async with authenticated(url, identity.cabinet_id, identity.sign_challenge) as ws:
         yield ws
 
 

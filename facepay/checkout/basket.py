@@ -28,7 +28,6 @@ class PricedLine:
 class PricedBasket:
     lines: tuple[PricedLine, ...]
     currency: str
-    unknown_skus: tuple[str, ...]
 
     @property
     def total(self) -> int:
@@ -36,19 +35,15 @@ class PricedBasket:
 
 
 def price_basket(session: Session, currency: str, lines: Sequence[BasketLine]) -> PricedBasket:
-    """Catalogue prices, never prices sent by the cabinet. A SKU the catalogue does
-    not know (or sells in another currency) is left out and reported, so the
-    session goes to review instead of charging a guess."""
+    """Catalogue prices, never prices sent by the cabinet, for a basket that passed
+    ``check_basket`` (which refuses a SKU the catalogue does not sell in this currency)."""
     merged: dict[str, tuple[int, float]] = {}
     for line in lines:
         qty, confidence = merged.get(line.sku, (0, 1.0))
         merged[line.sku] = (qty + line.qty, min(confidence, line.confidence))
     priced: list[PricedLine] = []
-    unknown: list[str] = []
     for sku, (qty, confidence) in sorted(merged.items()):
         product = session.get(Product, sku)
-        if product is None or product.currency != currency:
-            unknown.append(sku)
-            continue
+        assert product is not None and product.currency == currency  # checked before
         priced.append(PricedLine(sku, product.name, qty, product.price_amount, confidence))
-    return PricedBasket(tuple(priced), currency, tuple(unknown))
+    return PricedBasket(tuple(priced), currency)

@@ -65,9 +65,10 @@ class PurchaseClosing:
             # stock and site limit first; one that fails is reviewed, never charged.
             verdict = check_basket(session, cabinet_id, message.lines)
             problems = verdict.problems
-            basket = price_basket(session, purchase.currency, message.lines)
             # A refused basket records no lines: staff review it from the cabinet's report.
-            lines = () if problems else basket.lines
+            lines = (
+                () if problems else price_basket(session, purchase.currency, message.lines).lines
+            )
             session.add_all(
                 SessionLine(
                     session_id=purchase.id,
@@ -223,4 +224,4 @@ def _basket_of(session: Session, purchase: PurchaseSession) -> PricedBasket:
         product = session.get(Product, line.sku)
         name = product.name if product else line.sku
         priced.append(PricedLine(line.sku, name, line.quantity, line.unit_price, line.confidence))
-    return PricedBasket(tuple(priced), purchase.currency, ())
+    return PricedBasket(tuple(priced), purchase.currency)
